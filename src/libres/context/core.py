@@ -1,0 +1,173 @@
+"""Contexts: named sets of settings and services, with a parent to fall back on."""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from libres.modules import errors
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, SessionTransaction
+
+    from libres.context.registry import Registry
+    from libres.context.session import SessionProvider
+
+
+class _Marker(enum.Enum):
+    missing = 'missing'
+    required = 'required'
+
+
+#: Returned by look-ups that found nothing (distinct from ``None``).
+missing = _Marker.missing
+#: Stored under a service's cache key: create and cache it on first use.
+required = _Marker.required
+
+
+class StoppableService:
+    """A service told to stop when it is replaced on its context."""
+
+    def stop_service(self) -> None:
+        """Release what the service holds (connections and the like)."""
+
+
+class Context:
+    """Settings and services of one application, falling back to a parent."""
+
+    def __init__(
+        self,
+        name: str,
+        registry: Registry | None = None,
+        parent: Context | None = None,
+        locked: bool = False,
+    ) -> None:
+        if registry is None:
+            import libres
+
+            registry = libres.registry
+        self.name = name
+        self.registry = registry
+        self.values: dict[str, Any] = {}
+        self.parent = parent
+        self.locked = locked
+        self.thread_lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"<Libres Context(name='{self.name}')>"
+
+    @contextmanager
+    def as_current_context(self) -> Iterator[Context]:
+        with self.registry.context(self.name) as context:
+            yield context
+
+    def switch_to(self) -> None:
+        self.registry.switch_context(self.name)
+
+    def lock(self) -> None:
+        with self.thread_lock:
+            self.locked = True
+
+    def unlock(self) -> None:
+        with self.thread_lock:
+            self.locked = False
+
+    def get(self, key: str) -> Any:
+        if key in self.values:
+            return self.values[key]
+        if self.parent is not None:
+            return self.parent.get(key)
+        return missing
+
+    def set(self, key: str, value: Any) -> None:
+        if self.locked:
+            raise errors.ContextIsLocked(self.name)
+        with self.thread_lock:
+            current = self.values.get(key, missing)
+            if isinstance(current, StoppableService):
+                current.stop_service()
+            self.values[key] = value
+
+    def get_setting(self, name: str) -> Any:
+        return self.get('settings.' + name)
+
+    def set_setting(self, name: str, value: Any) -> None:
+        self.set('settings.' + name, value)
+
+    def set_service(self, name: str, factory: Callable[[Context], Any], cache: bool = False) -> None:
+        with self.thread_lock:
+            key = 'service/' + name
+            self.set(key, factory)
+            if cache:
+                # Replacing the cache entry stops a previously cached instance.
+                self.set(key + '/cache', required)
+
+    def get_service(self, name: str) -> Any:
+        key = 'service/' + name
+        factory = self.get(key)
+        if factory is missing:
+            raise errors.UnknownService(key)
+        cache_key = key + '/cache'
+        cached = self.get(cache_key)
+        if cached is missing:
+            return factory(self)
+        if cached is required:
+            with self.thread_lock:
+                cached = self.values.get(cache_key, required)
+                if cached is required:
+                    cached = factory(self)
+                    self.set(cache_key, cached)
+        return cached
+
+
+class ContextServicesMixin:
+    """Access to the services of ``self.context`` (cached where it is safe)."""
+
+    context: Context
+
+    @cached_property
+    def is_allocation_exposed(self) -> Callable[[Any], bool]:
+        exposure = self.context.get_service('exposure')
+        return exposure.is_allocation_exposed  # type: ignore[no-any-return]
+
+    @cached_property
+    def generate_uuid(self) -> Callable[[str], Any]:
+        return self.context.get_service('uuid_generator')  # type: ignore[no-any-return]
+
+    @cached_property
+    def validate_email(self) -> Callable[[str], bool]:
+        return self.context.get_service('email_validator')  # type: ignore[no-any-return]
+
+    def clear_cache(self) -> None:
+        """Forget cached services (after changing the context)."""
+        for name in ('is_allocation_exposed', 'generate_uuid', 'validate_email',
+                     'blocking_resources'):
+            self.__dict__.pop(name, None)
+        queries = self.__dict__.get('queries')
+        if isinstance(queries, ContextServicesMixin):
+            queries.clear_cache()
+
+    @property
+    def session_provider(self) -> SessionProvider:
+        return self.context.get_service('session_provider')  # type: ignore[no-any-return]
+
+    @property
+    def session(self) -> Session:
+        return self.session_provider.session()
+
+    def close(self) -> None:
+        self.session.close()
+
+    @property
+    def begin_nested(self) -> Callable[[], SessionTransaction]:
+        return self.session.begin_nested
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()

@@ -1,0 +1,73 @@
+"""The session provider: one SERIALIZABLE SQLAlchemy session per thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import create_engine, pool, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+from libres.context.core import StoppableService
+
+SERIALIZABLE = 'SERIALIZABLE'
+
+
+def _url(dsn: str) -> Any:
+    url = make_url(dsn)
+    # A bare postgresql:// means psycopg 3, the maintained driver.
+    if url.drivername == 'postgresql':
+        url = url.set(drivername='postgresql+psycopg')
+    return url
+
+
+class SessionProvider(StoppableService):
+    """Engine and thread-scoped sessions for a DSN, always SERIALIZABLE.
+
+    A replacement provider must use SERIALIZABLE too: libres relies on it to
+    keep overlapping bookings apart.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        engine_config: dict[str, Any] | None = None,
+        session_config: dict[str, Any] | None = None,
+    ) -> None:
+        self.assert_valid_postgres_version(dsn)
+        self.dsn = dsn
+        options: dict[str, Any] = {
+            'poolclass': pool.QueuePool,
+            'pool_size': 5,
+            'max_overflow': 5,
+            'isolation_level': SERIALIZABLE,
+            # A connection the server dropped is replaced, not handed out.
+            'pool_pre_ping': True,
+        }
+        options.update(engine_config or {})
+        self.engine: Engine = create_engine(_url(dsn), **options)
+        self.session = scoped_session(sessionmaker(bind=self.engine, **(session_config or {})))
+
+    def stop_service(self) -> None:
+        self.session.close()
+        connection = self.engine.raw_connection()
+        connection.invalidate()
+        self.engine.dispose()
+
+    def get_postgres_version(self, dsn: str) -> tuple[str, int]:
+        if 'postgres' not in dsn:
+            raise AssertionError('libres supports PostgreSQL only')
+        engine = create_engine(_url(dsn), poolclass=pool.NullPool)
+        try:
+            with engine.connect() as connection:
+                version = connection.execute(text('SHOW server_version')).scalar_one()
+                number = connection.execute(text('SHOW server_version_num')).scalar_one()
+        finally:
+            engine.dispose()
+        return str(version), int(number)
+
+    def assert_valid_postgres_version(self, dsn: str) -> str:
+        version, number = self.get_postgres_version(dsn)
+        if number < 90100:
+            raise RuntimeError(f'PostgreSQL 9.1+ is required, got {version}')
+        return dsn

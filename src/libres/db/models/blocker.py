@@ -1,0 +1,70 @@
+"""Blockers: administrative blocks that take every spot, without approval."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Enum, Index
+from sqlalchemy.orm import Mapped, Query, mapped_column, object_session
+
+from libres.db.models.base import ORMBase, assign_keywords
+from libres.db.models.other import OtherModels
+from libres.db.models.reservation import ONE_MICROSECOND, TargetType, _timespans, _zone
+from libres.db.models.timespan import Timespan
+from libres.db.models.timestamp import TimestampMixin
+from libres.modules.dates import to_timezone
+
+if TYPE_CHECKING:
+    from libres.db.models.allocation import Allocation
+
+
+class ReservationBlocker(TimestampMixin, ORMBase, OtherModels):
+    """Blocks the master and every mirror of the targeted allocations."""
+
+    __tablename__ = 'reservation_blockers'
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    token: Mapped[uuid.UUID] = mapped_column(index=True)
+    target: Mapped[uuid.UUID] = mapped_column(index=True)
+    target_type: Mapped[TargetType] = mapped_column(
+        Enum('group', 'allocation', name='reservation_blocker_target_type'), index=True
+    )
+    resource: Mapped[uuid.UUID] = mapped_column(index=True)
+    start: Mapped[datetime | None] = mapped_column(index=True)
+    end: Mapped[datetime | None] = mapped_column(index=True)
+    timezone: Mapped[str | None]
+    reason: Mapped[str | None]
+
+    __table_args__ = (Index('blocker_target_ix', 'target', 'id'),)
+
+    def __init__(self, **kwargs: Any) -> None:
+        assign_keywords(self, kwargs)
+
+    def target_allocations(self, masters_only: bool = True) -> Query[Allocation]:
+        session = object_session(self)
+        if session is None:
+            raise AssertionError('the blocker is not attached to a session')
+        allocation: type[Allocation] = self.models.Allocation
+        query = session.query(allocation).filter(allocation.group == self.target)
+        if masters_only:
+            query = query.filter(allocation.resource == allocation.mirror_of)
+        return query.order_by(allocation._start)
+
+    def display_start(self, timezone: str | tzinfo | None = None) -> datetime:
+        if self.start is None:
+            raise AssertionError('a group blocker has no start')
+        return to_timezone(self.start, _zone(timezone, self.timezone))
+
+    def display_end(self, timezone: str | tzinfo | None = None) -> datetime:
+        if self.end is None:
+            raise AssertionError('a group blocker has no end')
+        return to_timezone(self.end + ONE_MICROSECOND, _zone(timezone, self.timezone))
+
+    def timespans(self) -> list[Timespan]:
+        return _timespans(self.target_type, self.start, self.end, self.target_allocations)
+
+    @property
+    def title(self) -> str | None:
+        return self.reason

@@ -1,0 +1,81 @@
+"""The rows that make double booking impossible: one per (resource, start)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import Enum, ForeignKey, Index, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from libres.db.models.base import ORMBase, assign_keywords
+from libres.db.models.timestamp import TimestampMixin
+from libres.modules.dates import to_timezone
+from libres.modules.rasterizer import rasterize_end, rasterize_start
+
+if TYPE_CHECKING:
+    from libres.db.models.allocation import Allocation
+
+SourceType = Literal['reservation', 'blocker']
+
+
+class ReservedSlot(TimestampMixin, ORMBase):
+    """A booked raster slot (or the whole span of a whole-only allocation)."""
+
+    __tablename__ = 'reserved_slots'
+
+    resource: Mapped[uuid.UUID] = mapped_column(primary_key=True, autoincrement=False)
+    start: Mapped[datetime] = mapped_column(primary_key=True, autoincrement=False)
+    end: Mapped[datetime] = mapped_column(index=True)
+    allocation_id: Mapped[int] = mapped_column(ForeignKey('allocations.id'), index=True)
+    allocation: Mapped[Allocation] = relationship(
+        back_populates='reserved_slots',
+        primaryjoin='Allocation.id == ReservedSlot.allocation_id',
+    )
+    source_type: Mapped[SourceType] = mapped_column(
+        Enum('reservation', 'blocker', name='reserved_slot_source_type'),
+        index=True,
+    )
+    reservation_token: Mapped[uuid.UUID]
+    source_id: Mapped[int] = mapped_column(index=True)
+
+    __table_args__ = (
+        Index('reservation_resource_ix', 'reservation_token', 'resource'),
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        assign_keywords(self, kwargs)
+
+    def display_start(self, timezone: str | tzinfo | None = None) -> datetime:
+        start = rasterize_start(self.start, self.allocation.raster)
+        return to_timezone(start, timezone or self._timezone())
+
+    def display_end(self, timezone: str | tzinfo | None = None) -> datetime:
+        end = rasterize_end(self.end, self.allocation.raster)
+        return to_timezone(end + timedelta(microseconds=1), timezone or self._timezone())
+
+    def _timezone(self) -> str:
+        zone = self.allocation.timezone
+        if zone is None:
+            raise AssertionError('the allocation of this slot has no timezone')
+        return zone
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, ReservedSlot)
+            and self.start == other.start
+            and str(self.resource) == str(other.resource)
+        )
+
+    # Identity hash on purpose: slots are kept in sets while being built.
+    def __hash__(self) -> int:
+        return id(self)
+
+
+# Blocking-resource look-ups ask which slots cover a time; GiST answers that.
+Index(
+    'start_end_tsrange_ix',
+    func.tsrange(ReservedSlot.start, ReservedSlot.end),
+    postgresql_using='gist',
+)

@@ -1,0 +1,37 @@
+"""Timestamp column stored as naive UTC and read back as aware UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import DateTime, TypeDecorator
+
+from libres.modules.errors import NotTimezoneAware
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``timestamp without time zone`` holding UTC.
+
+    Naive values are refused: guessing their zone is how calendars end up one
+    hour off twice a year.
+    """
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f'expected a datetime, got {value!r}')
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise NotTimezoneAware(f'{value!r} has no time zone')
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=timezone.utc)

@@ -1,0 +1,51 @@
+"""UUID column type whose values also compare equal to their string forms."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class SoftUUID(uuid.UUID):
+    """A UUID that is also equal to its hex or dashed string.
+
+    Consumers compare resources with strings (``allocation.resource ==
+    '3b94…'``), so equality is relaxed; the hash stays the integer hash so a
+    SoftUUID and the plain UUID it wraps are interchangeable as dict keys.
+    """
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, uuid.UUID):
+            return self.int == other.int
+        if isinstance(other, str):
+            return self.hex == other.strip().replace('-', '')
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(self.int)
+
+
+class UUID(TypeDecorator[uuid.UUID]):
+    """PostgreSQL ``uuid`` that returns :class:`SoftUUID` instances."""
+
+    impl = PG_UUID(as_uuid=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> SoftUUID | None:
+        if value is None:
+            return None
+        return SoftUUID(str(value))

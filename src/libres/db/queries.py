@@ -1,0 +1,307 @@
+"""Resource-independent queries: ranges, availability and cart sessions.
+
+Every datetime given to these methods must be timezone-aware: unlike the
+scheduler, ``Queries`` has no zone to interpret naive values in.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, datetime, timedelta
+from itertools import groupby
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy.orm import Query
+
+from libres.context.core import ContextServicesMixin
+from libres.db.models import Allocation, Reservation, ReservedSlot
+from libres.db.models.allocation import partition_flags
+from libres.modules import errors, events
+from libres.modules.dates import utcnow
+from libres.modules.rasterizer import MIN_RASTER, iterate_span, rasterize_span
+
+log = logging.getLogger('libres')
+
+T = TypeVar('T')
+DatePair = tuple[datetime, datetime]
+SESSION_EXPIRY = timedelta(minutes=15)
+
+
+def _overlaps(start: datetime, end: datetime) -> Any:
+    """Inclusive overlap of an allocation with [start, end], as SQL."""
+    return or_(
+        and_(Allocation._start <= start, start <= Allocation._end),
+        and_(start <= Allocation._start, Allocation._start <= end),
+    )
+
+
+class Queries(ContextServicesMixin):
+    """Helpers that work across resources, bound to a context for the session."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+
+    # --- ranges ---------------------------------------------------------------
+
+    def all_allocations_in_range(self, start: datetime, end: datetime) -> Query[Allocation]:
+        return self.allocations_in_range(self.session.query(Allocation), start, end)
+
+    @staticmethod
+    def allocations_in_range(query: Query[T], start: datetime, end: datetime) -> Query[T]:
+        return query.filter(_overlaps(start, end))
+
+    @staticmethod
+    def overlapping_allocations(query: Query[T], dates: Iterable[DatePair]) -> Query[T]:
+        clauses = [_overlaps(start, end) for start, end in dates]
+        return query.filter(or_(*clauses) if clauses else false())
+
+    # --- availability ---------------------------------------------------------
+
+    @staticmethod
+    def availability_by_allocations(allocations: Iterable[Allocation]) -> float:
+        """Mean availability of masters and mirrors; mirrors never written
+        count as completely free."""
+        total = 0.0
+        count = 0
+        expected = 0
+        for allocation in allocations:
+            total += allocation.availability
+            count += 1
+            if allocation.is_master:
+                expected += allocation.quota
+        if not expected:
+            return 0
+        total += 100.0 * (expected - count)
+        return total / expected
+
+    def _exposed_in_range(
+        self, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
+    ) -> list[Allocation]:
+        query = self.all_allocations_in_range(start, end).filter(
+            Allocation.mirror_of.in_(list(resources))
+        ).order_by(Allocation._start)
+        return [a for a in query if self.is_allocation_exposed(a)]
+
+    def availability_by_range(
+        self, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
+    ) -> float:
+        return self.availability_by_allocations(self._exposed_in_range(start, end, resources))
+
+    def availability_by_day(
+        self, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
+    ) -> dict[date, tuple[float, set[uuid.UUID]]]:
+        """Availability per day, keyed by the UTC date of each allocation's
+        start (kept from the original, whatever the local date)."""
+        result: dict[date, tuple[float, set[uuid.UUID]]] = {}
+        exposed = self._exposed_in_range(start, end, resources)
+        for day, allocations in groupby(exposed, key=lambda a: a._start.date()):
+            members = list(allocations)
+            result[day] = (
+                self.availability_by_allocations(members),
+                {a.mirror_of for a in members},
+            )
+        return result
+
+    def reserved_slots_by_range(
+        self,
+        start: datetime,
+        end: datetime,
+        resource: uuid.UUID,
+        blocking_resources: Iterable[uuid.UUID],
+    ) -> tuple[dict[datetime, int], set[datetime]]:
+        """Count reservations and blockers per 5-minute slice of the range.
+
+        Slots of mirrors count too (the original saw only master resources,
+        so bookings that landed on mirrors went unnoticed)."""
+        start, end = rasterize_span(start, end, MIN_RASTER)
+        resources = [resource, *blocking_resources]
+        owners = select(Allocation.id).where(Allocation.mirror_of.in_(resources))
+        slots = self.session.execute(
+            select(ReservedSlot.start, ReservedSlot.end, ReservedSlot.source_type).where(
+                ReservedSlot.allocation_id.in_(owners),
+                ReservedSlot.start <= end,
+                ReservedSlot.end >= start,
+            )
+        ).all()
+        step = timedelta(minutes=MIN_RASTER)
+        reserved: dict[datetime, int] = {}
+        blocked: set[datetime] = set()
+        for slot_start, slot_end, source_type in slots:
+            # The first slice of the range's grid at or after the slot start.
+            skipped = max(0, -((start - slot_start) // step))
+            slice_start = start + skipped * step
+            while slice_start < slot_end and slice_start <= end:
+                if source_type == 'blocker':
+                    blocked.add(slice_start)
+                else:
+                    reserved[slice_start] = reserved.get(slice_start, 0) + 1
+                slice_start += step
+        return reserved, blocked
+
+    def availability_and_partitions_by_allocations(
+        self,
+        allocations: Sequence[Allocation],
+        resource: uuid.UUID,
+        blocking_resources: Iterable[uuid.UUID],
+        normalize_dst: bool = True,
+    ) -> Iterator[tuple[Allocation, float, list[tuple[float, bool]]]]:
+        """Availability that also counts what blocking resources have booked."""
+        allocations = list(allocations)
+        if not allocations:
+            return
+        reserved, blocked = self.reserved_slots_by_range(
+            min(a._start for a in allocations),
+            max(a._end for a in allocations),
+            resource,
+            blocking_resources,
+        )
+        for allocation in allocations:
+            yield (allocation, *_blocking_availability(allocation, reserved, blocked, normalize_dst))
+
+    def allocations_with_availability_by_range(
+        self,
+        start: datetime,
+        end: datetime,
+        resource: uuid.UUID,
+        blocking_resources: Iterable[uuid.UUID],
+        normalize_dst: bool = True,
+    ) -> Iterator[tuple[Allocation, float, list[tuple[float, bool]]]]:
+        query = self.all_allocations_in_range(start, end).filter(
+            Allocation.mirror_of == resource, Allocation.resource == resource
+        ).order_by(Allocation._start)
+        exposed = [a for a in query if self.is_allocation_exposed(a)]
+        return self.availability_and_partitions_by_allocations(
+            exposed, resource, blocking_resources, normalize_dst
+        )
+
+    # --- browser sessions -----------------------------------------------------
+
+    def reservations_by_session(self, session_id: uuid.UUID | None) -> Query[Reservation]:
+        query = self.session.query(Reservation)
+        if not session_id:
+            # Never hand out every reservation because a session id was lost.
+            log.warning('empty session id')
+            return query.filter(false())
+        return query.filter(Reservation.session_id == session_id).order_by(Reservation.created)
+
+    def confirm_reservations_for_session(
+        self, session_id: uuid.UUID, token: uuid.UUID | None = None
+    ) -> None:
+        if not session_id:
+            raise AssertionError('a session id is required')
+        query = self.reservations_by_session(session_id)
+        if token:
+            query = query.filter(Reservation.token == token)
+        reservations = query.all()
+        if not reservations:
+            raise errors.NoReservationsToConfirm()
+        for reservation in reservations:
+            reservation.session_id = None
+        events.on_reservations_confirmed(self.context, reservations, session_id)
+
+    def remove_reservation_from_session(self, session_id: uuid.UUID, token: uuid.UUID) -> None:
+        if not session_id or not token:
+            raise AssertionError('a session id and a token are required')
+        from sqlalchemy.exc import NoResultFound
+
+        reservations = self.reservations_by_session(session_id).filter(
+            Reservation.token == token
+        ).all()
+        if not reservations:
+            raise NoResultFound('no reservation of this session has that token')
+        for reservation in reservations:
+            self.session.delete(reservation)
+        self.session.query(ReservedSlot).filter(
+            ReservedSlot.reservation_token == token,
+            ReservedSlot.source_type == 'reservation',
+        ).delete(synchronize_session=False)
+        # The user is active: restart the expiry clock of what is left.
+        self.session.query(Reservation).filter(
+            Reservation.session_id == session_id
+        ).update({Reservation.modified: utcnow()}, synchronize_session=False)
+        self.session.expire_all()
+
+    def find_expired_reservation_sessions(
+        self, expiration_date: datetime | None
+    ) -> list[uuid.UUID]:
+        if expiration_date is None:
+            expiration_date = utcnow() - SESSION_EXPIRY
+        last_created = func.max(Reservation.created)
+        last_activity = func.greatest(
+            last_created, func.coalesce(func.max(Reservation.modified), last_created)
+        )
+        query = (
+            select(Reservation.session_id)
+            .where(Reservation.session_id.is_not(None), Reservation.status == 'pending')
+            .group_by(Reservation.session_id)
+            .having(last_activity < expiration_date)
+        )
+        return list(self.session.scalars(query))
+
+    def remove_expired_reservation_sessions(
+        self, expiration_date: datetime | None = None
+    ) -> list[uuid.UUID]:
+        expired = self.find_expired_reservation_sessions(expiration_date)
+        if expired:
+            tokens = select(Reservation.token).where(Reservation.session_id.in_(expired))
+            self.session.query(ReservedSlot).filter(
+                ReservedSlot.source_type == 'reservation',
+                ReservedSlot.reservation_token.in_(tokens),
+            ).delete(synchronize_session=False)
+            self.session.query(Reservation).filter(
+                Reservation.session_id.in_(expired)
+            ).delete(synchronize_session=False)
+            self.session.expire_all()
+        return expired
+
+
+def _blocking_availability(
+    allocation: Allocation,
+    reserved: dict[datetime, int],
+    blocked: set[datetime],
+    normalize_dst: bool,
+) -> tuple[float, list[tuple[float, bool]]]:
+    quota = allocation.quota
+    if not allocation.partly_available:
+        used = 0
+        for slice_start, _ in iterate_span(allocation._start, allocation._end, MIN_RASTER):
+            used = max(used, quota if slice_start in blocked else reserved.get(slice_start, 0))
+        left = max(0, quota - used)
+        return 100.0 * left / quota, [(100.0, left == 0)]
+    if quota > 1:
+        raise NotImplementedError(
+            'blocking availability of a partly available allocation with quota > 1'
+        )
+    slots = allocation.normalized_slots() if normalize_dst else allocation.all_slots()
+    flags: list[bool] = []
+    blocked_count = reserved_count = 0
+    for slot_start, slot_end in slots:
+        if slot_start is None or slot_end is None:
+            flags.append(True)
+            reserved_count += 1
+            continue
+        slices = [s for s, _ in iterate_span(slot_start, slot_end, MIN_RASTER)]
+        if any(s in blocked for s in slices):
+            # Blocked time shows as taken but leaves the denominator.
+            flags.append(True)
+            blocked_count += 1
+        elif any(s in reserved for s in slices):
+            flags.append(True)
+            reserved_count += 1
+        else:
+            flags.append(False)
+    total = len(flags)
+    if blocked_count == total:
+        availability = 0.0
+    elif reserved_count == 0:
+        availability = 100.0
+    else:
+        total -= blocked_count
+        if total <= reserved_count:
+            availability = 0.0
+        else:
+            availability = 100.0 - 100.0 * reserved_count / total
+    return availability, partition_flags(flags)

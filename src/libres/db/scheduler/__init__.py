@@ -1,0 +1,19 @@
+"""The scheduler: the main API object, composed from one part per aggregate."""
+
+from __future__ import annotations
+
+from libres.context.core import missing
+from libres.db.scheduler.allocations import DAYS_MAP, AllocationsMixin
+from libres.db.scheduler.availability import AvailabilityMixin
+from libres.db.scheduler.blockers import BlockersMixin
+from libres.db.scheduler.reservations import ReservationsMixin
+
+__all__ = ('DAYS_MAP', 'Scheduler', 'missing')
+
+
+class Scheduler(AvailabilityMixin, ReservationsMixin, BlockersMixin, AllocationsMixin):
+    """Allocations, reservations and blockers of one resource in one context.
+
+    The resource is derived from the context and scheduler names; naive
+    datetimes passed to any method are read in the scheduler's timezone.
+    """

@@ -1,0 +1,277 @@
+"""Identity, record sets and date handling shared by every scheduler part."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Self
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Query
+
+from libres.context.core import ContextServicesMixin
+from libres.db.models import (
+    Allocation,
+    ORMBase,
+    Reservation,
+    ReservationBlocker,
+    ReservedSlot,
+)
+from libres.db.queries import Queries
+from libres.modules.dates import standardize_date
+from libres.modules.utils import pairs
+
+if TYPE_CHECKING:
+    from libres.context.core import Context
+
+DatePair = tuple[datetime, datetime]
+
+
+class SchedulerBase(ContextServicesMixin):
+    """What every part of the scheduler builds on: who it is and what it owns."""
+
+    def __init__(
+        self,
+        context: Context,
+        name: str,
+        timezone: str,
+        blocking_names: Iterable[str] = (),
+        allocation_cls: type[Allocation] = Allocation,
+        reservation_cls: type[Reservation] = Reservation,
+    ) -> None:
+        if not isinstance(timezone, str):
+            raise AssertionError(f'the timezone must be a name like "Europe/Zurich", got {timezone!r}')
+        # Seed-style positional calls pass the model classes where 1.4.0 has
+        # blocking_names; accept both.
+        if isinstance(blocking_names, type) and issubclass(blocking_names, Allocation):
+            if reservation_cls is Reservation and isinstance(allocation_cls, type) \
+                    and issubclass(allocation_cls, Reservation):
+                reservation_cls = allocation_cls
+            allocation_cls, blocking_names = blocking_names, ()
+        self.context = context
+        self.queries = Queries(context)
+        self.name = name
+        self.timezone = timezone
+        self.blocking_names = tuple(blocking_names)
+        self.allocation_cls = allocation_cls
+        self.reservation_cls = reservation_cls
+
+    def __repr__(self) -> str:
+        return f'<Scheduler {self.context.name}/{self.name} ({self.timezone})>'
+
+    # --- identity -------------------------------------------------------------
+
+    @property
+    def resource(self) -> uuid.UUID:
+        """The resource UUID, derived from the context and scheduler names."""
+        return self.generate_uuid(self.name)
+
+    @cached_property
+    def blocking_resources(self) -> frozenset[uuid.UUID]:
+        return frozenset(self.generate_uuid(name) for name in self.blocking_names)
+
+    def clone(self) -> Self:
+        return type(self)(
+            self.context,
+            self.name,
+            self.timezone,
+            blocking_names=self.blocking_names,
+            allocation_cls=self.allocation_cls,
+            reservation_cls=self.reservation_cls,
+        )
+
+    def setup_database(self) -> None:
+        """Create the tables, types and indexes (existing ones are kept)."""
+        bind = self.session.get_bind()
+        with bind.engine.begin() as connection:
+            ORMBase.metadata.create_all(connection)
+
+    # --- dates ----------------------------------------------------------------
+
+    def _prepare_date(self, value: datetime) -> datetime:
+        """Naive values are in the scheduler's zone; the result is aware UTC."""
+        return standardize_date(value, self.timezone)
+
+    def _prepare_dates(self, dates: Any) -> list[DatePair]:
+        return [
+            (self._prepare_date(start), self._prepare_date(end))
+            for start, end in pairs(dates)
+        ]
+
+    # --- record sets ----------------------------------------------------------
+
+    def _visible_resources(self) -> list[uuid.UUID]:
+        return [self.resource, *self.blocking_resources]
+
+    def managed_allocations(self) -> Query[Allocation]:
+        return self.session.query(Allocation).filter(Allocation.mirror_of == self.resource)
+
+    def blocking_allocations(self) -> Query[Allocation]:
+        return self.session.query(Allocation).filter(
+            Allocation.mirror_of.in_(list(self.blocking_resources))
+        )
+
+    def visible_allocations(self) -> Query[Allocation]:
+        return self.session.query(Allocation).filter(
+            Allocation.mirror_of.in_(self._visible_resources())
+        )
+
+    def _managed_allocation_resources(self) -> Any:
+        return select(Allocation.resource).where(Allocation.mirror_of == self.resource)
+
+    def managed_reserved_slots(self) -> Query[ReservedSlot]:
+        return self.session.query(ReservedSlot).filter(
+            ReservedSlot.resource.in_(self._managed_allocation_resources())
+        )
+
+    def managed_reservations(self) -> Query[Reservation]:
+        return self.session.query(Reservation).filter(Reservation.resource == self.resource)
+
+    def visible_reservations(self) -> Query[Reservation]:
+        return self.session.query(Reservation).filter(
+            Reservation.resource.in_(self._visible_resources())
+        )
+
+    def managed_blockers(self) -> Query[ReservationBlocker]:
+        return self.session.query(ReservationBlocker).filter(
+            ReservationBlocker.resource == self.resource
+        )
+
+    def visible_blockers(self) -> Query[ReservationBlocker]:
+        return self.session.query(ReservationBlocker).filter(
+            ReservationBlocker.resource.in_(self._visible_resources())
+        )
+
+    def extinguish_managed_records(self) -> None:
+        """Delete everything this scheduler owns: reservations, blockers,
+        slots and allocations (in that order, so nothing points nowhere)."""
+        self.managed_reservations().delete(synchronize_session=False)
+        self.managed_blockers().delete(synchronize_session=False)
+        self.managed_reserved_slots().delete(synchronize_session=False)
+        self.managed_allocations().delete(synchronize_session=False)
+        self.session.expire_all()
+
+    # --- slot, reservation and blocker look-ups -------------------------------
+
+    def reserved_slots_by_type(self, token: uuid.UUID, type: str | None = None) -> Query[ReservedSlot]:
+        if not token:
+            raise AssertionError('a token is required')
+        query = self.managed_reserved_slots().filter(ReservedSlot.reservation_token == token)
+        if type is not None:
+            query = query.filter(ReservedSlot.source_type == type)
+        return query
+
+    def reserved_slots_by_reservation(self, token: uuid.UUID, id: int | None = None) -> Query[ReservedSlot]:
+        query = self.reserved_slots_by_type(token, 'reservation')
+        if id is not None:
+            query = query.filter(ReservedSlot.source_id == id)
+        return query
+
+    def reserved_slots_by_blocker(self, token: uuid.UUID, id: int | None = None) -> Query[ReservedSlot]:
+        query = self.reserved_slots_by_type(token, 'blocker')
+        if id is not None:
+            query = query.filter(ReservedSlot.source_id == id)
+        return query
+
+    def reservations_by_token(self, token: uuid.UUID | str, id: int | None = None) -> Query[Reservation]:
+        query = self.managed_reservations().filter(Reservation.token == token)
+        if id:
+            query = query.filter(Reservation.id == id)
+        return query
+
+    def blockers_by_token(self, token: uuid.UUID | str, id: int | None = None) -> Query[ReservationBlocker]:
+        query = self.managed_blockers().filter(ReservationBlocker.token == token)
+        if id:
+            query = query.filter(ReservationBlocker.id == id)
+        return query
+
+    def reservations_by_group(self, group: uuid.UUID) -> Query[Reservation]:
+        tokens = select(Reservation.token).where(
+            Reservation.resource == self.resource, Reservation.target == group
+        )
+        return self.managed_reservations().filter(Reservation.token.in_(tokens))
+
+    def reservations_by_allocation(self, allocation_id: int) -> Query[Reservation]:
+        master = self.allocation_by_id(allocation_id)
+        return self.reservations_by_group(master.group)
+
+    # --- allocation look-ups --------------------------------------------------
+
+    def allocation_by_id(self, id: int) -> Allocation:
+        return self.managed_allocations().filter(Allocation.id == id).one()
+
+    def allocations_by_ids(self, ids: Iterable[int]) -> Query[Allocation]:
+        return (
+            self.managed_allocations()
+            .filter(Allocation.id.in_(list(ids)))
+            .order_by(Allocation._start)
+        )
+
+    def allocations_by_group(self, group: uuid.UUID, masters_only: bool = True) -> Query[Allocation]:
+        return self.allocations_by_groups([group], masters_only=masters_only)
+
+    def allocations_by_groups(self, groups: Iterable[uuid.UUID], masters_only: bool = True) -> Query[Allocation]:
+        query = self.managed_allocations().filter(Allocation.group.in_(list(groups)))
+        if masters_only:
+            query = query.filter(Allocation.resource == self.resource)
+        return query
+
+    def _allocations_by_source(
+        self, source: type[Reservation] | type[ReservationBlocker], source_type: str,
+        token: uuid.UUID, id: int | None,
+    ) -> Query[Allocation]:
+        # EXISTS instead of a join: every allocation once, also in count().
+        holds_slot = exists().where(
+            ReservedSlot.allocation_id == Allocation.id,
+            ReservedSlot.reservation_token == token,
+            ReservedSlot.source_type == source_type,
+        )
+        targets = select(source.target).where(
+            source.resource == self.resource, source.token == token
+        )
+        if id is not None:
+            targets = targets.where(source.id == id)
+        return self.managed_allocations().filter(holds_slot, Allocation.group.in_(targets))
+
+    def allocations_by_reservation(self, token: uuid.UUID, id: int | None = None) -> Query[Allocation]:
+        return self._allocations_by_source(Reservation, 'reservation', token, id)
+
+    def allocations_by_blocker(self, token: uuid.UUID, id: int | None = None) -> Query[Allocation]:
+        return self._allocations_by_source(ReservationBlocker, 'blocker', token, id)
+
+    def allocations_in_range(
+        self, start: datetime, end: datetime, masters_only: bool = True, managed_only: bool = True
+    ) -> Query[Allocation]:
+        start, end = self._prepare_date(start), self._prepare_date(end)
+        base = self.managed_allocations() if managed_only else self.visible_allocations()
+        query = self.queries.allocations_in_range(base, start, end)
+        if masters_only:
+            query = query.filter(Allocation.resource == Allocation.mirror_of)
+        return query
+
+    def _masters_overlapping(
+        self, dates: list[DatePair], visible: bool = False
+    ) -> list[Allocation]:
+        """Master allocations overlapping any of the ranges, in one query."""
+        if not dates:
+            return []
+        base = self.visible_allocations() if visible else self.managed_allocations()
+        query = self.queries.overlapping_allocations(base, dates)
+        return query.filter(Allocation.resource == Allocation.mirror_of).order_by(
+            Allocation._start
+        ).all()
+
+    def allocation_by_date(self, start: datetime, end: datetime) -> Allocation:
+        return self.allocations_in_range(start, end).one()
+
+    def allocation_dates_by_group(self, group: uuid.UUID) -> list[Any]:
+        query = self.allocations_by_group(group).with_entities(Allocation._start, Allocation._end)
+        return query.all()
+
+    def allocation_mirrors_by_master(self, master: Allocation) -> list[Allocation]:
+        return [a for a in master.siblings() if not a.is_master]
+
+    def manual_approval_required(self, ids: Iterable[int]) -> bool:
+        return any(a.approve_manually for a in self.allocations_by_ids(ids))

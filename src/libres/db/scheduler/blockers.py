@@ -1,0 +1,161 @@
+"""Blockers: administrative blocks that take every spot at once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from libres.db.models import Allocation, ReservationBlocker, ReservedSlot
+from libres.db.scheduler.base import DatePair, SchedulerBase
+from libres.modules import errors
+from libres.modules.rasterizer import rasterize_span
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class BlockersMixin(SchedulerBase):
+    """Blocking time on the master and every mirror, without approval."""
+
+    # Provided by the other mixins of the composed Scheduler.
+    def _validate_length(self, start: datetime, end: datetime) -> None:
+        raise NotImplementedError
+
+    def free_allocations_count(self, master_allocation: Allocation, start: datetime, end: datetime) -> int:
+        raise NotImplementedError
+
+    def _validate_blocker(self, dates: list[DatePair]) -> list[Allocation]:
+        masters = self._masters_overlapping(dates, visible=True)
+        for start, end in dates:
+            self._validate_length(start, end)
+            for allocation in masters:
+                if not allocation.overlaps(start, end):
+                    continue
+                if allocation.find_spot(start, end) is None:
+                    raise errors.AlreadyReservedError()
+                # A blocker takes every spot, waiting list or not.
+                if self.free_allocations_count(allocation, start, end) < allocation.quota:
+                    raise errors.AlreadyReservedError()
+                if allocation.resource == self.resource and not allocation.contains(start, end):
+                    raise errors.TimerangeTooLong()
+        return [a for a in masters if a.resource == self.resource]
+
+    def add_blocker(
+        self,
+        dates: Any = None,
+        group: uuid.UUID | None = None,
+        reason: str | None = None,
+        token: uuid.UUID | None = None,
+        id: int | None = None,
+    ) -> list[ReservationBlocker]:
+        """Block dates or a group on every spot; return the blockers."""
+        if bool(dates) == bool(group):
+            raise AssertionError('give either dates or a group')
+        if group:
+            dates = self.allocation_dates_by_group(group)
+        prepared = self._prepare_dates(dates)
+        masters = self._validate_blocker(prepared)
+        token = token or uuid.uuid4()
+
+        def new_blocker(**values: Any) -> ReservationBlocker:
+            blocker = ReservationBlocker(
+                token=token, resource=self.resource, reason=reason, **values
+            )
+            if id is not None:
+                blocker.id = id
+            self.session.add(blocker)
+            self.session.flush()
+            return blocker
+
+        blockers: list[ReservationBlocker] = []
+        slots: list[ReservedSlot] = []
+
+        def block_group(group_id: uuid.UUID) -> None:
+            blocker = new_blocker(target=group_id, target_type='group')
+            blockers.append(blocker)
+            for member in self.allocations_by_group(group_id):
+                slots.extend(self._block(member, member.start, member.end, blocker))
+
+        if group:
+            block_group(group)
+        else:
+            handled: set[uuid.UUID] = set()
+            for start, end in prepared:
+                for allocation in masters:
+                    if allocation.group in handled or not allocation.overlaps(start, end):
+                        continue
+                    if allocation.in_group:
+                        handled.add(allocation.group)
+                        block_group(allocation.group)
+                        continue
+                    s, e = rasterize_span(start, end, allocation.raster)
+                    blocker = new_blocker(
+                        target=allocation.group,
+                        target_type='allocation',
+                        start=s,
+                        end=e,
+                        timezone=allocation.timezone,
+                    )
+                    blockers.append(blocker)
+                    slots.extend(self._block(allocation, start, end, blocker))
+
+        if not blockers:
+            raise errors.InvalidReservationError('no allocation covers the given dates')
+        if not slots:
+            raise errors.NotReservableError()
+        return blockers
+
+    def _block(
+        self, master: Allocation, start: datetime, end: datetime, blocker: ReservationBlocker
+    ) -> list[ReservedSlot]:
+        slots = []
+        for spot in master.siblings():
+            if spot.is_transient:
+                self.session.add(spot)
+            for slot_start, slot_end in spot.all_slots(start, end):
+                slot = ReservedSlot(
+                    start=slot_start,
+                    end=slot_end,
+                    resource=spot.resource,
+                    reservation_token=blocker.token,
+                    source_type='blocker',
+                    source_id=blocker.id,
+                )
+                spot.reserved_slots.append(slot)
+                slots.append(slot)
+        return slots
+
+    def remove_blocker(self, token: uuid.UUID, id: int | None = None) -> None:
+        self.reserved_slots_by_blocker(token, id).delete(synchronize_session=False)
+        for blocker in self.blockers_by_token(token, id):
+            self.session.delete(blocker)
+        self.session.flush()
+        self.session.expire_all()
+
+    def change_blocker_reason(self, token: uuid.UUID, new_reason: str | None) -> None:
+        for blocker in self.blockers_by_token(token):
+            blocker.reason = new_reason
+
+    def change_blocker(
+        self, token: uuid.UUID, id: int, new_start: datetime, new_end: datetime
+    ) -> ReservationBlocker | None:
+        """Move a blocker within its allocation; None if nothing changes."""
+        if not (new_start and new_end):
+            raise AssertionError('a new start and a new end are required')
+        new_start, new_end = self._prepare_date(new_start), self._prepare_date(new_end)
+        existing = self.blockers_by_token(token, id).one()
+        if existing.start == new_start and existing.end in (
+            new_end, new_end - _MICROSECOND
+        ):
+            return None
+        allocation = existing.target_allocations().one()
+        if not allocation.contains(new_start, new_end):
+            raise errors.TimerangeTooLong()
+        reason = existing.reason
+        with self.session.begin_nested():
+            self.remove_blocker(token, id)
+            blockers = self.add_blocker(
+                dates=(new_start, new_end), reason=reason, token=token, id=id
+            )
+        return blockers[0]
+

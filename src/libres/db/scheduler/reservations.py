@@ -1,0 +1,338 @@
+"""Reservations: reserve, approve, deny, remove and change."""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from libres.db.models import Allocation, Reservation, ReservedSlot
+from libres.db.scheduler.base import DatePair, SchedulerBase
+from libres.modules import errors, events
+from libres.modules.rasterizer import MIN_RASTER, rasterize_span
+from libres.modules.utils import is_valid_reservation_length
+
+ONE_MICROSECOND = timedelta(microseconds=1)
+MIN_RESERVATION_LENGTH = timedelta(minutes=MIN_RASTER)
+
+
+class ReservationsMixin(SchedulerBase):
+    """The two-step booking: reserve (pending), then approve (slots)."""
+
+    # Provided by the other mixins of the composed Scheduler.
+    def free_allocations_count(self, master_allocation: Allocation, start: datetime, end: datetime) -> int:
+        raise NotImplementedError
+
+    def reservation_targets(self, start: datetime, end: datetime) -> list[Allocation]:
+        raise NotImplementedError
+
+    # --- validation -----------------------------------------------------------
+
+    def _validate_length(self, start: datetime, end: datetime) -> None:
+        if not is_valid_reservation_length(start, end, self.timezone):
+            raise errors.ReservationTooLong()
+        # The whole duration, not only its seconds-within-a-day part: an exact
+        # midnight-to-midnight day is long enough.
+        if start > end or end - start < MIN_RESERVATION_LENGTH:
+            raise errors.ReservationTooShort()
+
+    def _validate_reservation(self, dates: list[DatePair], quota: int) -> list[Allocation]:
+        """Refuse what cannot be booked; return the overlapping visible masters."""
+        masters = self._masters_overlapping(dates, visible=True)
+        for start, end in dates:
+            self._validate_length(start, end)
+            for allocation in masters:
+                if not allocation.overlaps(start, end):
+                    continue
+                if not allocation.approve_manually:
+                    if allocation.find_spot(start, end) is None:
+                        raise errors.AlreadyReservedError()
+                    if self.free_allocations_count(allocation, start, end) < quota:
+                        raise errors.AlreadyReservedError()
+                if allocation.resource == self.resource and not allocation.contains(start, end):
+                    raise errors.TimerangeTooLong()
+                if 0 < allocation.quota_limit < quota:
+                    raise errors.QuotaOverLimit()
+                if allocation.quota < quota:
+                    raise errors.QuotaImpossible()
+                if quota < 1:
+                    raise errors.InvalidQuota()
+        return masters
+
+    # --- reserve --------------------------------------------------------------
+
+    def _session_token(self, session_id: uuid.UUID | None, single_token_per_session: bool) -> uuid.UUID:
+        if single_token_per_session and session_id:
+            token = self.session.scalars(
+                select(Reservation.token)
+                .where(Reservation.session_id == session_id)
+                .order_by(Reservation.created)
+                .limit(1)
+            ).first()
+            if token is not None:
+                return token
+        return uuid.uuid4()
+
+    def reserve(
+        self,
+        email: str,
+        dates: Any = None,
+        group: uuid.UUID | None = None,
+        data: dict[str, Any] | None = None,
+        session_id: uuid.UUID | None = None,
+        quota: int = 1,
+        single_token_per_session: bool = False,
+    ) -> uuid.UUID:
+        """Create pending reservations and return their token."""
+        if bool(dates) == bool(group):
+            raise AssertionError('give either dates or a group')
+        if not isinstance(email, str):
+            raise TypeError(f'the e-mail address must be a string, got {email!r}')
+        email = email.strip()
+        if not self.validate_email(email):
+            raise errors.InvalidEmailAddress(email)
+
+        if group:
+            dates = self.allocation_dates_by_group(group)
+            if not dates:
+                raise errors.InvalidReservationError(f'the group {group} has no allocations')
+        prepared = self._prepare_dates(dates)
+        visible = self._validate_reservation(prepared, quota)
+
+        token = self._session_token(session_id, single_token_per_session)
+
+        def new_row(**values: Any) -> Reservation:
+            row = self.reservation_cls()
+            row.token = token
+            row.status = 'pending'
+            row.resource = self.resource
+            row.data = data
+            row.session_id = session_id
+            row.email = email
+            row.quota = quota
+            for key, value in values.items():
+                setattr(row, key, value)
+            return row
+
+        rows: list[Reservation] = []
+        if group:
+            rows.append(new_row(target=group, target_type='group'))
+        else:
+            handled_groups: set[uuid.UUID] = set()
+            masters = [a for a in visible if a.resource == self.resource]
+            for start, end in prepared:
+                for allocation in masters:
+                    if allocation.group in handled_groups or not allocation.overlaps(start, end):
+                        continue
+                    if allocation.in_group:
+                        # A date of one member reserves the whole group, once.
+                        handled_groups.add(allocation.group)
+                        rows.append(new_row(target=allocation.group, target_type='group'))
+                        continue
+                    rastered_start, rastered_end = rasterize_span(start, end, allocation.raster)
+                    rows.append(new_row(
+                        target=allocation.group,
+                        target_type='allocation',
+                        start=rastered_start,
+                        end=rastered_end,
+                        timezone=allocation.timezone,
+                    ))
+
+        if not rows:
+            raise errors.InvalidReservationError('no allocation covers the given dates')
+
+        if session_id:
+            self._refuse_duplicates_in_session(session_id, rows)
+
+        self.session.add_all(rows)
+        events.on_reservations_made(self.context, rows)
+        return token
+
+    def _refuse_duplicates_in_session(self, session_id: uuid.UUID, rows: list[Reservation]) -> None:
+        existing = {
+            (target, start)
+            for target, start in self.session.execute(
+                select(Reservation.target, Reservation.start).where(
+                    Reservation.session_id == session_id
+                )
+            )
+        }
+        for row in rows:
+            if (row.target, row.start) in existing:
+                raise errors.OverlappingReservationError()
+
+    # --- approve, deny, remove --------------------------------------------------
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        """Leave no half-written slots behind when a step fails."""
+        with self.session.begin_nested():
+            yield
+
+    def approve_reservations(self, token: uuid.UUID) -> list[ReservedSlot]:
+        """Write the slots of the token's pending reservations."""
+        rows = self.reservations_by_token(token).all()
+        pending = [row for row in rows if row.status == 'pending']
+        slots: list[ReservedSlot] = []
+        if pending:
+            with self._savepoint():
+                for row in pending:
+                    try:
+                        slots.extend(self._write_slots(row, row.id))
+                    except errors.LibresError as error:
+                        error.reservation = row
+                        raise
+        events.on_reservations_approved(self.context, pending)
+        return slots
+
+    def _reservation_dates(self, row: Reservation) -> list[DatePair]:
+        if row.target_type == 'group':
+            return [tuple(pair) for pair in self.allocation_dates_by_group(row.target)]  # type: ignore[misc]
+        assert row.start is not None and row.end is not None
+        return [(row.start, row.end)]
+
+    def _check_blocking_resources(self, dates: list[DatePair], quota: int) -> None:
+        if not self.blocking_resources:
+            return
+        masters = self.queries.overlapping_allocations(self.blocking_allocations(), dates).filter(
+            Allocation.resource == Allocation.mirror_of
+        )
+        for allocation in masters:
+            for start, end in dates:
+                if allocation.overlaps(start, end) and \
+                        self.free_allocations_count(allocation, start, end) < quota:
+                    raise errors.AlreadyReservedError()
+
+    def _write_slots(self, row: Reservation, source_id: int) -> list[ReservedSlot]:
+        dates = self._reservation_dates(row)
+        self._check_blocking_resources(dates, row.quota)
+        slots: list[ReservedSlot] = []
+        for start, end in dates * row.quota:
+            for target in self.reservation_targets(start, end):
+                if target.is_transient:
+                    self.session.add(target)
+                for slot_start, slot_end in target.all_slots(start, end):
+                    slot = ReservedSlot(
+                        start=slot_start,
+                        end=slot_end,
+                        resource=target.resource,
+                        reservation_token=row.token,
+                        source_type='reservation',
+                        source_id=source_id,
+                    )
+                    # In the collection, so later checks of this call see it.
+                    target.reserved_slots.append(slot)
+                    slots.append(slot)
+        if not slots:
+            raise errors.NotReservableError()
+        row.status = 'approved'
+        return slots
+
+    def deny_reservation(self, token: uuid.UUID) -> None:
+        """Remove the token's pending reservations (approved ones stay)."""
+        rows = self.reservations_by_token(token).filter(Reservation.status == 'pending').all()
+        for row in rows:
+            self.session.delete(row)
+        self.session.flush()
+        events.on_reservations_denied(self.context, rows)
+
+    def remove_reservation(self, token: uuid.UUID, id: int | None = None) -> None:
+        """Remove reservations of the token (or one of them) with their slots."""
+        self.reserved_slots_by_reservation(token, id).delete(synchronize_session=False)
+        rows = self.reservations_by_token(token, id).all()
+        for row in rows:
+            self.session.delete(row)
+        self.session.flush()
+        # Allocations must reload their slot collections.
+        self.session.expire_all()
+        events.on_reservations_removed(self.context, rows)
+
+    # --- changes ----------------------------------------------------------------
+
+    def change_email(self, token: uuid.UUID, new_email: str) -> None:
+        for row in self.reservations_by_token(token):
+            row.email = new_email
+
+    def change_reservation_data(self, token: uuid.UUID, data: dict[str, Any] | None) -> None:
+        for row in self.reservations_by_token(token):
+            row.data = data
+
+    def change_reservation_time_candidates(self, tokens: list[uuid.UUID] | None = None) -> Any:
+        partly_groups = select(Allocation.group).where(
+            Allocation.mirror_of == self.resource, Allocation.partly_available.is_(True)
+        )
+        query = self.managed_reservations().filter(
+            Reservation.status == 'approved',
+            Reservation.target_type == 'allocation',
+            Reservation.target.in_(partly_groups),
+        )
+        if tokens:
+            query = query.filter(Reservation.token.in_(tokens))
+        return query
+
+    def change_reservation_time(
+        self, token: uuid.UUID, id: int, new_start: datetime, new_end: datetime
+    ) -> Reservation | None:
+        warnings.warn(
+            'change_reservation_time is deprecated and will be removed, '
+            'use change_reservation instead',
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.change_reservation(token, id, new_start, new_end)
+
+    def change_reservation(
+        self,
+        token: uuid.UUID,
+        id: int,
+        new_start: datetime,
+        new_end: datetime,
+        quota: int | None = None,
+    ) -> Reservation | None:
+        """Move a reservation to another span of its allocation; None if unchanged."""
+        if not (new_start and new_end):
+            raise AssertionError('a new start and a new end are required')
+        new_start, new_end = self._prepare_date(new_start), self._prepare_date(new_end)
+
+        existing = self.reservations_by_token(token, id).one()
+        unchanged_quota = quota is None or quota == existing.quota
+        if unchanged_quota and existing.start == new_start and \
+                existing.end in (new_end, new_end - ONE_MICROSECOND):
+            return None
+
+        if existing.status == 'approved':
+            allocation = self.allocations_by_reservation(token, id).one()
+        else:
+            allocation = existing._target_allocations().first()
+            if allocation is None:
+                raise errors.InvalidReservationError('the reservation has no allocation')
+        if not allocation.contains(new_start, new_end):
+            raise errors.TimerangeTooLong()
+
+        email, data, session_id = existing.email, existing.data, existing.session_id
+        new_quota = quota or existing.quota
+        was_approved = existing.status == 'approved'
+        old_time = (existing.display_start(), existing.display_end())
+
+        with self.session.begin_nested():
+            self.remove_reservation(token, id)
+            new_token = self.reserve(email, (new_start, new_end), data=data, quota=new_quota)
+            new = self.reservations_by_token(new_token).one()
+            new.id = id
+            new.token = token
+            new.session_id = session_id
+            self.session.flush()
+            if was_approved:
+                self._write_slots(new, id)
+            events.on_reservation_time_changed(
+                self.context,
+                new,
+                old_time=old_time,
+                new_time=(new.display_start(), new.display_end()),
+            )
+        return new

@@ -1,0 +1,184 @@
+"""A tour of libres on the embedded PostgreSQL: ``python -m libres.demo``.
+
+Three use cases from the documentation: a meeting room people book
+themselves, a nursery that approves from a waiting list, and concert
+tickets with a quota and a per-customer limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import libres
+from libres.context.core import Context
+from libres.db.models import Allocation
+from libres.db.scheduler import Scheduler
+from libres.modules import errors
+
+ZONE = 'Europe/Zurich'
+
+
+def _say(text: str = '') -> None:
+    print(text, flush=True)
+
+
+def _heading(text: str) -> None:
+    _say()
+    _say(text)
+    _say('=' * len(text))
+
+
+def _span(allocation: Allocation) -> str:
+    start, end = allocation.display_start(), allocation.display_end()
+    return f'{start:%a %d %b %H:%M}–{end:%H:%M}'
+
+
+def _attempt(action: str, call: Callable[[], Any]) -> Any:
+    """Run one booking step and tell what happened, refusals included."""
+    try:
+        result = call()
+    except errors.LibresError as error:
+        reason = type(error).__name__
+        detail = str(error)
+        _say(f'  ✗ {action}: refused ({reason}{": " + detail if detail else ""})')
+        return None
+    _say(f'  ✓ {action}')
+    return result
+
+
+def meeting_room(context: Context, day: date) -> None:
+    _heading('1. A meeting room people book themselves')
+    room = libres.new_scheduler(context, 'meeting-room', ZONE)
+    [allocation] = room.allocate(
+        (datetime.combine(day, datetime.min.time()).replace(hour=8),
+         datetime.combine(day, datetime.min.time()).replace(hour=18)),
+        partly_available=True, raster=15,
+    )
+    room.commit()
+    _say(f'Allocation: {_span(allocation)}, bookable in 15-minute steps')
+
+    def book(email: str, start: tuple[int, int], end: tuple[int, int]) -> None:
+        s = datetime(day.year, day.month, day.day, *start)
+        e = datetime(day.year, day.month, day.day, *end)
+
+        def run() -> None:
+            token = room.reserve(email, (s, e))
+            room.approve_reservations(token)
+            room.commit()
+
+        result = _attempt(f'{email} books {s:%H:%M}–{e:%H:%M}', run)
+        if result is None:
+            room.rollback()
+
+    book('alice@example.org', (9, 0), (10, 30))
+    book('bob@example.org', (10, 0), (11, 0))
+    book('bob@example.org', (10, 30), (11, 30))
+    book('carol@example.org', (14, 7), (14, 50))
+    allocation = room.allocation_by_id(allocation.id)
+    _say(f'Availability of the day: {room.availability():.1f} %')
+    blocks = ', '.join(
+        f'{share:.0f}% {"taken" if taken else "free"}'
+        for share, taken in allocation.availability_partitions()
+    )
+    _say(f'Calendar strip: {blocks}')
+
+
+def nursery(context: Context, day: date) -> None:
+    _heading('2. A nursery that approves from a waiting list')
+    nursery = libres.new_scheduler(context, 'nursery', ZONE)
+    [allocation] = nursery.allocate(
+        (day, day), whole_day=True, quota=2, approve_manually=True
+    )
+    nursery.commit()
+    _say(f'Allocation: {_span(allocation)}, 2 places, staff approve every application')
+    tokens = {}
+    for parent in ('dana@example.org', 'eve@example.org', 'finn@example.org'):
+        tokens[parent] = nursery.reserve(parent, (day, day + timedelta(days=1)))
+        nursery.commit()
+    allocation = nursery.allocation_by_id(allocation.id)
+    _say(f'Waiting list: {allocation.waitinglist_length} applications')
+    for parent in ('eve@example.org', 'dana@example.org', 'finn@example.org'):
+        if _attempt(f'staff approve {parent}',
+                    lambda p=parent: nursery.approve_reservations(tokens[p])) is None:
+            nursery.rollback()
+        else:
+            nursery.commit()
+    nursery.deny_reservation(tokens['finn@example.org'])
+    nursery.commit()
+    _say('  ✓ staff deny finn@example.org (the nursery is full)')
+    allocation = nursery.allocation_by_id(allocation.id)
+    _say(f'Places left: {allocation.quota_left}, waiting list: {allocation.waitinglist_length}')
+
+
+def concert(context: Context, day: date) -> None:
+    _heading('3. Concert tickets with a quota and a per-customer limit')
+    hall = libres.new_scheduler(context, 'concert-hall', ZONE)
+    evening = (datetime(day.year, day.month, day.day, 20), datetime(day.year, day.month, day.day, 23))
+    [allocation] = hall.allocate(evening, quota=5, quota_limit=2)
+    hall.commit()
+    _say(f'Allocation: {_span(allocation)}, 5 tickets, at most 2 per customer')
+
+    def buy(email: str, tickets: int) -> None:
+        def run() -> None:
+            token = hall.reserve(email, evening, quota=tickets)
+            hall.approve_reservations(token)
+            hall.commit()
+
+        if _attempt(f'{email} buys {tickets}', run) is None:
+            hall.rollback()
+
+    buy('gina@example.org', 2)
+    buy('hugo@example.org', 3)
+    buy('hugo@example.org', 2)
+    buy('ines@example.org', 2)
+    allocation = hall.allocation_by_id(allocation.id)
+    _say(f'Tickets left: {allocation.quota_left} of {allocation.quota}; '
+         f'availability {hall.availability():.0f} %')
+
+    cart = uuid.uuid4()
+    hall.reserve('jo@example.org', evening, session_id=cart)
+    hall.commit()
+    _say(f'  ✓ jo@example.org puts a ticket in the cart (session {str(cart)[:8]}…)')
+    expired = hall.queries.remove_expired_reservation_sessions(
+        datetime.now().astimezone() + timedelta(minutes=1)
+    )
+    hall.commit()
+    _say(f'  ✓ the cart expires unpaid: {len(expired)} session removed, the ticket is free again')
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--dsn', help='PostgreSQL URL (default: the embedded server)')
+    args = parser.parse_args(argv)
+
+    dsn = args.dsn
+    if dsn is None:
+        from libres import embedded
+
+        dsn = embedded.start(database='libres_demo')
+    context = libres.registry.register_context('libres-demo', replace=True)
+    context.set_setting('dsn', dsn)
+    setup = Scheduler(context, 'setup', ZONE)
+    setup.setup_database()
+    setup.commit()
+
+    # A fresh demo every run: remove what the last run left behind.
+    for name in ('meeting-room', 'nursery', 'concert-hall'):
+        libres.new_scheduler(context, name, ZONE).extinguish_managed_records()
+    setup.commit()
+
+    _say(f'libres {libres.__version__} on {dsn.split("@")[-1]}')
+    day = date.today() + timedelta(days=7)
+    meeting_room(context, day)
+    nursery(context, day)
+    concert(context, day)
+    setup.close()
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
