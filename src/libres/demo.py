@@ -11,6 +11,7 @@ import argparse
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import libres
@@ -34,6 +35,8 @@ def _heading(text: str) -> None:
 
 def _span(allocation: Allocation) -> str:
     start, end = allocation.display_start(), allocation.display_end()
+    if allocation.whole_day:
+        return f'{start:%a %d %b}, whole day'
     return f'{start:%a %d %b %H:%M}–{end:%H:%M}'
 
 
@@ -42,9 +45,7 @@ def _attempt(action: str, call: Callable[[], Any]) -> Any:
     try:
         result = call()
     except errors.LibresError as error:
-        reason = type(error).__name__
-        detail = str(error)
-        _say(f'  ✗ {action}: refused ({reason}{": " + detail if detail else ""})')
+        _say(f'  ✗ {action}: refused, {type(error).__name__}: {error}')
         return None
     _say(f'  ✓ {action}')
     return result
@@ -90,20 +91,21 @@ def meeting_room(context: Context, day: date) -> None:
 def nursery(context: Context, day: date) -> None:
     _heading('2. A nursery that approves from a waiting list')
     nursery = libres.new_scheduler(context, 'nursery', ZONE)
+    midnight = datetime(day.year, day.month, day.day)
     [allocation] = nursery.allocate(
-        (day, day), whole_day=True, quota=2, approve_manually=True
+        (midnight, midnight), whole_day=True, quota=2, approve_manually=True
     )
     nursery.commit()
     _say(f'Allocation: {_span(allocation)}, 2 places, staff approve every application')
     tokens = {}
     for parent in ('dana@example.org', 'eve@example.org', 'finn@example.org'):
-        tokens[parent] = nursery.reserve(parent, (day, day + timedelta(days=1)))
+        tokens[parent] = nursery.reserve(parent, (midnight, midnight + timedelta(days=1)))
         nursery.commit()
     allocation = nursery.allocation_by_id(allocation.id)
     _say(f'Waiting list: {allocation.waitinglist_length} applications')
     for parent in ('eve@example.org', 'dana@example.org', 'finn@example.org'):
-        if _attempt(f'staff approve {parent}',
-                    lambda p=parent: nursery.approve_reservations(tokens[p])) is None:
+        approve = partial(nursery.approve_reservations, tokens[parent])
+        if _attempt(f'staff approve {parent}', approve) is None:
             nursery.rollback()
         else:
             nursery.commit()

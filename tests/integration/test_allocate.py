@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,7 +10,7 @@ from libres.db.models import Allocation
 from libres.db.scheduler import Scheduler
 from libres.modules import errors, events
 
-UTC = timezone.utc
+UTC = UTC
 ZURICH = ZoneInfo('Europe/Zurich')
 US = timedelta(microseconds=1)
 

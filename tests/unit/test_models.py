@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,7 +12,7 @@ from libres.db.models import Allocation, Reservation, ReservationBlocker, Reserv
 from libres.db.models.reservation import Timespan
 from libres.db.models.types.uuid_type import SoftUUID
 
-UTC = timezone.utc
+UTC = UTC
 US = timedelta(microseconds=1)
 
 

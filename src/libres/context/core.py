@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -135,7 +136,7 @@ class ContextServicesMixin:
         return exposure.is_allocation_exposed  # type: ignore[no-any-return]
 
     @cached_property
-    def generate_uuid(self) -> Callable[[str], Any]:
+    def generate_uuid(self) -> Callable[[str], uuid.UUID]:
         return self.context.get_service('uuid_generator')  # type: ignore[no-any-return]
 
     @cached_property

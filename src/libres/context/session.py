@@ -46,7 +46,8 @@ class SessionProvider(StoppableService):
         }
         options.update(engine_config or {})
         self.engine: Engine = create_engine(_url(dsn), **options)
-        self.session = scoped_session(sessionmaker(bind=self.engine, **(session_config or {})))
+        factory: sessionmaker[Session] = sessionmaker(bind=self.engine, **(session_config or {}))
+        self.session: scoped_session[Session] = scoped_session(factory)
 
     def stop_service(self) -> None:
         self.session.close()

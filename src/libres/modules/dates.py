@@ -8,12 +8,12 @@ second, standard-time occurrence. Any ``tzinfo`` is accepted as input.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-UTC = timezone.utc
+UTC = UTC
 
 
 class NonExistentTimeError(ValueError):

@@ -14,6 +14,10 @@ class LibresError(Exception):
 
     reservation: Any = None
 
+    def __str__(self) -> str:
+        # Without arguments, say what the error means rather than nothing.
+        return super().__str__() or (type(self).__doc__ or '').strip().split('\n')[0]
+
 
 class ModifiedReadOnlySession(LibresError):
     """Legacy; never raised."""

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta, tzinfo
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Index, Text, UniqueConstraint, func, select
@@ -204,11 +203,11 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
 
     def overlaps(self, start: datetime, end: datetime) -> bool:
         start, end = rasterize_span(self._prepare(start), self._prepare(end), self.raster)
-        return self.start <= start <= self.end or start <= self.start <= end
+        return bool(self.start <= start <= self.end or start <= self.start <= end)
 
     def contains(self, start: datetime, end: datetime) -> bool:
         start, end = rasterize_span(self._prepare(start), self._prepare(end), self.raster)
-        return self.start <= start and end <= self.end
+        return bool(self.start <= start and end <= self.end)
 
     def align_dates(
         self, start: datetime | None = None, end: datetime | None = None
@@ -328,7 +327,7 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
         local_start = self.display_start()
         offset = local_start.utcoffset() or timedelta()
         two = local_start.replace(hour=2, minute=0, second=0, microsecond=0, tzinfo=None)
-        return (two - offset).replace(tzinfo=dt_timezone.utc)
+        return (two - offset).replace(tzinfo=UTC)
 
     @property
     def normalized_availability(self) -> float:

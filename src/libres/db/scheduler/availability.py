@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
 
@@ -12,10 +12,10 @@ from libres.db.queries import Queries
 from libres.db.scheduler.allocations import weekdays
 from libres.db.scheduler.base import SchedulerBase
 from libres.modules import errors
-from libres.modules.dates import localize, get_timezone, to_timezone
+from libres.modules.dates import get_timezone, localize, to_timezone
 
-EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
-LATEST = datetime.max.replace(tzinfo=timezone.utc)
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
 CHOICES = ('yes', 'no', 'any')
 
 
@@ -64,7 +64,9 @@ class AvailabilityMixin(SchedulerBase):
             targets.append(spot)
         return targets
 
-    def _local_window(self, allocation: Allocation, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    def _local_window(
+        self, allocation: Allocation, start: datetime, end: datetime
+    ) -> tuple[datetime, datetime]:
         """The searched time of day on the allocation's own (local) days."""
         zone = get_timezone(self.timezone)
         day_start = to_timezone(allocation.display_start(), zone).date()

@@ -92,6 +92,8 @@ class SchedulerBase(ContextServicesMixin):
 
     def _prepare_date(self, value: datetime) -> datetime:
         """Naive values are in the scheduler's zone; the result is aware UTC."""
+        if not isinstance(value, datetime):
+            raise TypeError(f'expected a datetime, got {value!r}')
         return standardize_date(value, self.timezone)
 
     def _prepare_dates(self, dates: Any) -> list[DatePair]:
@@ -212,7 +214,9 @@ class SchedulerBase(ContextServicesMixin):
     def allocations_by_group(self, group: uuid.UUID, masters_only: bool = True) -> Query[Allocation]:
         return self.allocations_by_groups([group], masters_only=masters_only)
 
-    def allocations_by_groups(self, groups: Iterable[uuid.UUID], masters_only: bool = True) -> Query[Allocation]:
+    def allocations_by_groups(
+        self, groups: Iterable[uuid.UUID], masters_only: bool = True
+    ) -> Query[Allocation]:
         query = self.managed_allocations().filter(Allocation.group.in_(list(groups)))
         if masters_only:
             query = query.filter(Allocation.resource == self.resource)

@@ -305,12 +305,13 @@ class ReservationsMixin(SchedulerBase):
                 existing.end in (new_end, new_end - ONE_MICROSECOND):
             return None
 
+        allocation: Allocation | None
         if existing.status == 'approved':
             allocation = self.allocations_by_reservation(token, id).one()
         else:
             allocation = existing._target_allocations().first()
-            if allocation is None:
-                raise errors.InvalidReservationError('the reservation has no allocation')
+        if allocation is None:
+            raise errors.InvalidReservationError('the reservation has no allocation')
         if not allocation.contains(new_start, new_end):
             raise errors.TimerangeTooLong()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Dialect
@@ -28,10 +28,10 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise TypeError(f'expected a datetime, got {value!r}')
         if value.tzinfo is None or value.utcoffset() is None:
             raise NotTimezoneAware(f'{value!r} has no time zone')
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         assert isinstance(value, datetime)
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
