@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
@@ -9,7 +9,7 @@ from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from libres.db.scheduler import Scheduler
 from libres.modules import errors, events
 
-UTC = timezone.utc
+UTC = UTC
 US = timedelta(microseconds=1)
 
 

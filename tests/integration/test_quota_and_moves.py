@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -8,7 +8,7 @@ from libres.db.models import Reservation
 from libres.db.scheduler import Scheduler
 from libres.modules import errors
 
-UTC = timezone.utc
+UTC = UTC
 SPAN = (datetime(2030, 5, 1, 20), datetime(2030, 5, 1, 22))
 
 
@@ -120,7 +120,7 @@ def test_move_allocation(scheduler: Scheduler) -> None:
 
 
 def test_move_into_another_allocation_overlaps(scheduler: Scheduler) -> None:
-    first, second = scheduler.allocate([
+    first, _ = scheduler.allocate([
         (datetime(2030, 5, 1, 10), datetime(2030, 5, 1, 11)),
         (datetime(2030, 5, 1, 12), datetime(2030, 5, 1, 13)),
     ])
