@@ -249,3 +249,20 @@ def test_approving_twice_on_quota_does_not_book_two_mirrors(scheduler: Scheduler
     assert scheduler.approve_reservations(token) == []
     assert scheduler.reserved_slots_by_reservation(token).count() == 1
     assert scheduler.managed_reservations().filter(Reservation.status == 'approved').count() == 1
+
+
+@pytest.mark.parametrize('removed', [(0,), (0, 1), (1, 3, 5), (0, 2, 4, 6), (6,), (0, 6), (3, 4)])
+def test_quota_shrink_never_collides(scheduler: Scheduler, removed: tuple[int, ...]) -> None:
+    [master] = scheduler.allocate(SPAN, quota=7)
+    scheduler.commit()
+    tokens = book(scheduler, 7)
+    for index in removed:
+        scheduler.remove_reservation(tokens[index])
+    scheduler.commit()
+    kept = 7 - len(removed)
+    scheduler.change_quota(scheduler.allocation_by_id(master.id), kept)
+    scheduler.commit()
+    master = scheduler.allocation_by_id(master.id)
+    holders = {holder(scheduler, t) for i, t in enumerate(tokens) if i not in removed}
+    assert holders == {a.resource for a in master.siblings()}
+    assert master.quota_left == 0

@@ -142,10 +142,13 @@ class AllocationsMixin(SchedulerBase):
             target = by_resource[target_key]
             if target.is_transient:
                 self.session.add(target)
-            # Through the ORM so the identity map follows the new primary keys.
+            # Through the ORM so the identity map follows the new primary keys;
+            # one flush per allocation, in key order, so every target has been
+            # vacated before slots arrive (the primary key is checked per row).
             for slot in list(allocation.reserved_slots):
                 slot.resource = target.resource
                 slot.allocation = target
+            self.session.flush()
 
         self.session.flush()
         self.session.execute(
