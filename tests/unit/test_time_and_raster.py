@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,7 +19,7 @@ from libres.modules.rasterizer import (
 )
 from libres.modules.utils import flatten, generate_uuids, is_valid_reservation_length, pairs
 
-UTC = timezone.utc
+UTC = UTC
 ZURICH = 'Europe/Zurich'
 
 
