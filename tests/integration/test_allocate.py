@@ -248,3 +248,17 @@ def test_half_hour_zone_rasters_on_the_utc_grid(context) -> None:
     # 09:00 IST is 03:30 UTC; a 60-minute raster rounds on the UTC clock.
     assert allocation.start == datetime(2030, 5, 1, 3, 0, tzinfo=UTC)
     assert allocation.end == datetime(2030, 5, 1, 6, 0, tzinfo=UTC) - US
+
+
+def test_allocation_dates_by_ids(scheduler: Scheduler) -> None:
+    from datetime import time
+
+    [allocation] = scheduler.allocate(
+        (datetime(2030, 5, 1, 15), datetime(2030, 5, 1, 16)), partly_available=True, raster=15
+    )
+    [(start, end)] = scheduler.allocation_dates_by_ids([allocation.id])
+    assert (start, end) == (datetime(2030, 5, 1, 15, tzinfo=ZURICH),
+                            datetime(2030, 5, 1, 15, 59, 59, 999999, tzinfo=ZURICH))
+    [(start, end)] = scheduler.allocation_dates_by_ids([allocation.id], time(15), time(15, 30))
+    assert end == datetime(2030, 5, 1, 15, 29, 59, 999999, tzinfo=ZURICH)
+    assert scheduler.manual_approval_required([allocation.id]) is False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import uuid as _uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime, tzinfo
 from typing import Any
@@ -10,9 +10,9 @@ from typing import Any
 from libres.modules.dates import is_whole_day, standardize_date
 
 
-def generate_uuids(uuid_: uuid.UUID, quota: int) -> list[uuid.UUID]:
+def generate_uuids(uuid: _uuid.UUID, quota: int) -> list[_uuid.UUID]:
     """The resources of mirrors 1 … quota − 1 of a master resource."""
-    return [uuid.uuid5(uuid_, str(n)) for n in range(1, quota)]
+    return [_uuid.uuid5(uuid, str(n)) for n in range(1, quota)]
 
 
 def flatten(nested: Any) -> Iterator[Any]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Iterator
+from datetime import datetime, time, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Self
 
@@ -276,6 +276,17 @@ class SchedulerBase(ContextServicesMixin):
 
     def allocation_mirrors_by_master(self, master: Allocation) -> list[Allocation]:
         return [a for a in master.siblings() if not a.is_master]
+
+    def allocation_dates_by_ids(
+        self, ids: Iterable[int], start_time: time | None = None, end_time: time | None = None
+    ) -> Iterator[tuple[datetime, datetime]]:
+        """Per allocation (by start): the given times of day limited to it,
+        in the allocation's zone, with the stored (minus 1 µs) end."""
+        for allocation in self.allocations_by_ids(ids):
+            start = start_time or allocation.display_start().time()
+            end = end_time or allocation.display_end().time()
+            limited_start, limited_end = allocation.limit_timespan(start, end)
+            yield limited_start, limited_end - timedelta(microseconds=1)
 
     def manual_approval_required(self, ids: Iterable[int]) -> bool:
         return any(a.approve_manually for a in self.allocations_by_ids(ids))
