@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+import pytest
+
+from libres import demo
+
+
+def test_demo_tells_the_three_stories(dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    for _ in range(2):  # a second run starts from a clean slate too
+        assert demo.main(['--dsn', dsn]) == 0
+        out = capsys.readouterr().out
+        assert '✓ alice@example.org books 09:00–10:30' in out
+        assert '✗ bob@example.org books 10:00–11:00: refused, AlreadyReservedError' in out
+        assert 'Waiting list: 3 applications' in out
+        assert '✗ staff approve finn@example.org: refused' in out
+        assert 'Places left: 0, waiting list: 0' in out
+        assert '✗ hugo@example.org buys 3: refused, QuotaOverLimit' in out
+        assert 'Tickets left: 1 of 5' in out
+        assert '1 session removed' in out
