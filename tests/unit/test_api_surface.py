@@ -1,5 +1,4 @@
 """Every public name of the spec at its import path, with its parameters."""
-# ruff: noqa: E501
 
 from __future__ import annotations
 
