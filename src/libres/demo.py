@@ -79,6 +79,29 @@ def meeting_room(context: Context, day: date) -> None:
     book('bob@example.org', (10, 0), (11, 0))
     book('bob@example.org', (10, 30), (11, 30))
     book('carol@example.org', (14, 7), (14, 50))
+
+    [blocker] = room.add_blocker(
+        (datetime(day.year, day.month, day.day, 12), datetime(day.year, day.month, day.day, 13)),
+        reason='cleaning',
+    )
+    room.commit()
+    _say(f'  ✓ facility management blocks 12:00–13:00 ({blocker.reason})')
+    book('dave@example.org', (12, 30), (13, 30))
+
+    # Alice needs the room half an hour longer: same reservation, new time.
+    [alice] = room.managed_reservations().filter_by(email='alice@example.org')
+    def change(action: str, start: tuple[int, int], end: tuple[int, int]) -> None:
+        new = _attempt(action, partial(
+            room.change_reservation, alice.token, alice.id,
+            datetime(day.year, day.month, day.day, *start), datetime(day.year, day.month, day.day, *end),
+        ))
+        if new is None:
+            room.rollback()
+        else:
+            room.commit()
+
+    change('alice@example.org extends to 11:00', (9, 0), (11, 0))
+    change('alice@example.org moves to 15:00–16:30 (same id and token)', (15, 0), (16, 30))
     allocation = room.allocation_by_id(allocation.id)
     _say(f'Availability of the day: {room.availability():.1f} %')
     blocks = ', '.join(
@@ -115,6 +138,22 @@ def nursery(context: Context, day: date) -> None:
     allocation = nursery.allocation_by_id(allocation.id)
     _say(f'Places left: {allocation.quota_left}, waiting list: {allocation.waitinglist_length}')
 
+    # A course on three Wednesdays, booked only as a whole.
+    wednesdays = [
+        datetime(day.year, day.month, day.day, 14) + timedelta(days=7 * n + (2 - day.weekday()) % 7)
+        for n in range(3)
+    ]
+    course = nursery.allocate([(w, w + timedelta(hours=2)) for w in wednesdays], grouped=True, quota=2)
+    nursery.commit()
+    _say(f'Course: {len(course)} Wednesday afternoons, 2 places, booked as a whole')
+    for parent in ('dana@example.org', 'gil@example.org', 'hana@example.org'):
+        def enrol(p: str = parent) -> None:
+            nursery.approve_reservations(nursery.reserve(p, group=course[0].group))
+            nursery.commit()
+
+        if _attempt(f'{parent} enrols for the whole course', enrol) is None:
+            nursery.rollback()
+
 
 def concert(context: Context, day: date) -> None:
     _heading('3. Concert tickets with a quota and a per-customer limit')
@@ -141,10 +180,20 @@ def concert(context: Context, day: date) -> None:
     _say(f'Tickets left: {allocation.quota_left} of {allocation.quota}; '
          f'availability {hall.availability():.0f} %')
 
+    hall.change_quota(allocation, 7)
+    hall.commit()
+    _say('  ✓ the hall adds two chairs: quota 5 → 7')
+    buy('ines@example.org', 2)
+    allocation = hall.allocation_by_id(allocation.id)
+    _attempt('the hall tries to go back to 5 seats', lambda: hall.change_quota(allocation, 5))
+    hall.rollback()
+    allocation = hall.allocation_by_id(allocation.id)
+    _say(f'Tickets left: {allocation.quota_left} of {allocation.quota}')
+
     cart = uuid.uuid4()
     hall.reserve('jo@example.org', evening, session_id=cart)
     hall.commit()
-    _say(f'  ✓ jo@example.org puts a ticket in the cart (session {str(cart)[:8]}…)')
+    _say(f'  ✓ jo@example.org puts a ticket in the cart (session {str(cart)[:8]}…, pending)')
     expired = hall.queries.remove_expired_reservation_sessions(
         datetime.now().astimezone() + timedelta(minutes=1)
     )

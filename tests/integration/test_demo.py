@@ -17,3 +17,9 @@ def test_demo_tells_the_three_stories(dsn: str, capsys: pytest.CaptureFixture[st
         assert '✗ hugo@example.org buys 3: refused, QuotaOverLimit' in out
         assert 'Tickets left: 1 of 5' in out
         assert '1 session removed' in out
+        assert '✓ facility management blocks 12:00–13:00 (cleaning)' in out
+        assert '✗ dave@example.org books 12:30–13:30: refused' in out
+        assert '✓ alice@example.org moves to 15:00–16:30 (same id and token)' in out
+        assert '✗ hana@example.org enrols for the whole course: refused' in out
+        assert '✓ the hall adds two chairs: quota 5 → 7' in out
+        assert '✗ the hall tries to go back to 5 seats: refused, AffectedReservationError' in out
