@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/python -m libres.demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest --cov=libres --cov-report=term $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --cov=libres --cov-report=term --cov-fail-under=90 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
