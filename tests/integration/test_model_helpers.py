@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -9,7 +9,7 @@ from libres.db.models import Allocation
 from libres.db.models.reservation import Timespan
 from libres.db.scheduler import Scheduler
 
-UTC = timezone.utc
+UTC = UTC
 ZURICH = ZoneInfo('Europe/Zurich')
 
 
