@@ -89,18 +89,24 @@ def _no_event_handlers() -> Iterator[None]:
 
 
 @pytest.fixture
-def context(provider: SessionProvider, admin_engine: sa.Engine, dsn: str) -> Iterator[Context]:
-    """A context on the test database; the tables are emptied afterwards."""
+def clean_database(dsn: str, admin_engine: sa.Engine) -> Iterator[str]:
+    """The test database's DSN; its tables are emptied after the test."""
+    yield dsn
+    with admin_engine.connect() as connection:
+        connection.execute(sa.text(f'TRUNCATE {TABLES} RESTART IDENTITY'))
+
+
+@pytest.fixture
+def context(provider: SessionProvider, clean_database: str) -> Iterator[Context]:
+    """A context on the test database, emptied afterwards."""
     name = f'test-{uuid.uuid4().hex[:8]}'
     ctx = libres.registry.register_context(name)
-    ctx.set_setting('dsn', dsn)
+    ctx.set_setting('dsn', clean_database)
     ctx.set_service('session_provider', lambda _: provider, cache=False)
     yield ctx
     session = provider.session()
     session.rollback()
     session.close()
-    with admin_engine.connect() as connection:
-        connection.execute(sa.text(f'TRUNCATE {TABLES} RESTART IDENTITY'))
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ import pytest
 from libres import demo
 
 
-def test_demo_tells_the_three_stories(dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_tells_the_three_stories(clean_database: str, capsys: pytest.CaptureFixture[str]) -> None:
     for _ in range(2):  # a second run starts from a clean slate too
-        assert demo.main(['--dsn', dsn]) == 0
+        assert demo.main(['--dsn', clean_database]) == 0
         out = capsys.readouterr().out
         assert '✓ alice@example.org books 09:00–10:30' in out
         assert '✗ bob@example.org books 10:00–11:00: refused, AlreadyReservedError' in out

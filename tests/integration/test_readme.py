@@ -10,11 +10,11 @@ from pathlib import Path
 README = Path(__file__).parents[2] / 'README.md'
 
 
-def test_readme_example_runs_twice(dsn: str) -> None:
+def test_readme_example_runs_twice(clean_database: str) -> None:
     match = re.search(r'```python\n(.*?)```', README.read_text(), re.S)
     assert match is not None
     # The test database stands in for the embedded server the example starts.
-    prelude = f'from libres import embedded\nembedded.start = lambda *a, **k: {dsn!r}\n'
+    prelude = f'from libres import embedded\nembedded.start = lambda *a, **k: {clean_database!r}\n'
     for _ in range(2):
         result = subprocess.run(
             [sys.executable, '-c', prelude + match.group(1)],

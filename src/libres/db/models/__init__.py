@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from libres.db.models import invariants
 from libres.db.models.allocation import Allocation
 from libres.db.models.base import ORMBase
 from libres.db.models.blocker import ReservationBlocker
 from libres.db.models.reservation import Reservation
 from libres.db.models.reserved_slot import ReservedSlot
+
+invariants.attach(ORMBase.metadata)
 
 __all__ = ('ORMBase', 'Allocation', 'ReservedSlot', 'Reservation', 'ReservationBlocker')

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Index, Text, UniqueConstraint, func, select
+from sqlalchemy import CheckConstraint, Index, Text, UniqueConstraint, column, func, select
+from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, Query, mapped_column, object_session, relationship
 from sqlalchemy.orm import Session as OrmSession
@@ -80,6 +81,20 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
         Index('mirror_resource_ix', 'mirror_of', 'resource'),
         Index('ix_allocations_start', '_start'),
         Index('ix_allocations_end', '_end'),
+        CheckConstraint('_start <= _end', name='allocations_start_before_end'),
+        CheckConstraint('quota >= 1', name='allocations_quota_positive'),
+        CheckConstraint('quota_limit >= 0', name='allocations_quota_limit_not_negative'),
+        CheckConstraint('_raster IN (5, 10, 15, 30, 60)', name='allocations_valid_raster'),
+        # Mirror n of every master shares one resource, so per resource no
+        # two rows may overlap: masters and mirrors alike.
+        ExcludeConstraint(
+            ('resource', '='),
+            (func.tsrange(column('_start'), column('_end'), '[]'), '&&'),
+            name='allocations_no_overlap',
+            using='gist',
+            deferrable=True,
+            initially='IMMEDIATE',
+        ),
     )
 
     __mapper_args__ = {

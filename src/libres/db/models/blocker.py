@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Enum, Index
+from sqlalchemy import CheckConstraint, Enum, Index
 from sqlalchemy.orm import Mapped, Query, mapped_column, object_session
 
 from libres.db.models.base import ORMBase, assign_keywords
@@ -37,7 +37,14 @@ class ReservationBlocker(TimestampMixin, ORMBase, OtherModels):
     timezone: Mapped[str | None]
     reason: Mapped[str | None]
 
-    __table_args__ = (Index('blocker_target_ix', 'target', 'id'),)
+    __table_args__ = (
+        Index('blocker_target_ix', 'target', 'id'),
+        CheckConstraint('start <= "end"', name='reservation_blockers_start_before_end'),
+        CheckConstraint(
+            "(target_type = 'group') = (start IS NULL AND \"end\" IS NULL)",
+            name='reservation_blockers_span_matches_target',
+        ),
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         assign_keywords(self, kwargs)

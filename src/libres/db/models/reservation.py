@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Enum, Index, String, Text
+from sqlalchemy import CheckConstraint, Enum, Index, String, Text
 from sqlalchemy.orm import Mapped, Query, mapped_column, object_session
 
 from libres.db.models.base import ORMBase, assign_keywords
@@ -51,7 +51,16 @@ class Reservation(TimestampMixin, ORMBase, OtherModels):
     session_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     quota: Mapped[int]
 
-    __table_args__ = (Index('target_status_ix', 'status', 'target', 'id'),)
+    __table_args__ = (
+        Index('target_status_ix', 'status', 'target', 'id'),
+        CheckConstraint('quota >= 1', name='reservations_quota_positive'),
+        CheckConstraint('start <= "end"', name='reservations_start_before_end'),
+        # Allocation targets have a span, group targets none.
+        CheckConstraint(
+            "(target_type = 'group') = (start IS NULL AND \"end\" IS NULL)",
+            name='reservations_span_matches_target',
+        ),
+    )
 
     __mapper_args__ = {
         'polymorphic_on': 'type',

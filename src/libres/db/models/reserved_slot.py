@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Enum, ForeignKey, Index, func
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from libres.db.models.base import ORMBase, assign_keywords
@@ -42,6 +42,7 @@ class ReservedSlot(TimestampMixin, ORMBase):
 
     __table_args__ = (
         Index('reservation_resource_ix', 'reservation_token', 'resource'),
+        CheckConstraint('start <= "end"', name='reserved_slots_start_before_end'),
     )
 
     def __init__(self, **kwargs: Any) -> None:
