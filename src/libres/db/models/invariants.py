@@ -126,6 +126,6 @@ DROP FUNCTION IF EXISTS libres_check_slot_owner_kept();
 
 def attach(metadata: MetaData) -> None:
     """Create the extension before the tables, the triggers after all of them."""
-    event.listen(metadata, 'before_create', DDL(EXTENSIONS))
-    event.listen(metadata, 'after_create', DDL(FUNCTIONS))
-    event.listen(metadata, 'after_create', DDL(TRIGGERS))
+    event.listen(metadata, 'before_create', DDL(EXTENSIONS))  # type: ignore[no-untyped-call]
+    event.listen(metadata, 'after_create', DDL(FUNCTIONS))  # type: ignore[no-untyped-call]
+    event.listen(metadata, 'after_create', DDL(TRIGGERS))  # type: ignore[no-untyped-call]
