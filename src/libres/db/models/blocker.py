@@ -41,7 +41,8 @@ class ReservationBlocker(TimestampMixin, ORMBase, OtherModels):
         Index('blocker_target_ix', 'target', 'id'),
         CheckConstraint('start <= "end"', name='reservation_blockers_start_before_end'),
         CheckConstraint(
-            "(target_type = 'group') = (start IS NULL AND \"end\" IS NULL)",
+            "target_type = 'group' AND start IS NULL AND \"end\" IS NULL"
+            " OR target_type = 'allocation' AND start IS NOT NULL AND \"end\" IS NOT NULL",
             name='reservation_blockers_span_matches_target',
         ),
     )

@@ -57,7 +57,8 @@ class Reservation(TimestampMixin, ORMBase, OtherModels):
         CheckConstraint('start <= "end"', name='reservations_start_before_end'),
         # Allocation targets have a span, group targets none.
         CheckConstraint(
-            "(target_type = 'group') = (start IS NULL AND \"end\" IS NULL)",
+            "target_type = 'group' AND start IS NULL AND \"end\" IS NULL"
+            " OR target_type = 'allocation' AND start IS NOT NULL AND \"end\" IS NOT NULL",
             name='reservations_span_matches_target',
         ),
     )
