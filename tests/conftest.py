@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 import libres
 from libres.context.core import Context
 from libres.context.session import SessionProvider
-from libres.db.models import ORMBase
+from libres.db import migrate
 from libres.db.scheduler import Scheduler
 from libres.modules import events
 
@@ -56,8 +56,7 @@ def dsn(server_dsn: str) -> Iterator[str]:
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = _with_database(server_dsn, name)
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    with engine.begin() as connection:
-        ORMBase.metadata.create_all(connection)
+    migrate.ensure_schema(engine)
     engine.dispose()
     yield url
     with admin.connect() as connection:

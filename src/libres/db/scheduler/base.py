@@ -14,7 +14,6 @@ from sqlalchemy.orm import Query
 from libres.context.core import ContextServicesMixin
 from libres.db.models import (
     Allocation,
-    ORMBase,
     Reservation,
     ReservationBlocker,
     ReservedSlot,
@@ -83,10 +82,11 @@ class SchedulerBase(ContextServicesMixin):
         )
 
     def setup_database(self) -> None:
-        """Create the tables, types and indexes (existing ones are kept)."""
-        bind = self.session.get_bind()
-        with bind.engine.begin() as connection:
-            ORMBase.metadata.create_all(connection)
+        """Create the newest schema and record its revision; a database made
+        by an older libres (1.4.0 included) is migrated instead."""
+        from libres.db import migrate
+
+        migrate.ensure_schema(self.session.get_bind().engine)
 
     # --- dates ----------------------------------------------------------------
 

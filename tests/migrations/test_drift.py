@@ -1,0 +1,54 @@
+"""Migrations and the models describe one and the same schema."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from libres.db import migrate
+from libres.db.models import ORMBase
+from tests.migrations.schema import snapshot
+
+
+def test_migrations_equal_create_all(fresh_database: Callable[[], str]) -> None:
+    migrated = migrate.engine_for(fresh_database())
+    created = migrate.engine_for(fresh_database())
+    migrate.upgrade(migrated)
+    with created.begin() as connection:
+        ORMBase.metadata.create_all(connection)
+    a, b = snapshot(migrated), snapshot(created)
+    for kind in a:
+        assert a[kind] - b[kind] == set(), f'{kind} only after the migrations'
+        assert b[kind] - a[kind] == set(), f'{kind} only after create_all'
+    assert len(a['constraints']) > 20 and len(a['triggers']) == 4
+
+
+def test_setup_stamps_the_newest_revision(fresh_database: Callable[[], str]) -> None:
+    engine = migrate.engine_for(fresh_database())
+    migrate.ensure_schema(engine)
+    assert migrate.current(engine) == migrate.head()
+    before = snapshot(engine)
+    migrate.ensure_schema(engine)
+    migrate.upgrade(engine)
+    assert snapshot(engine) == before
+
+
+def test_downgrade_and_upgrade_again(fresh_database: Callable[[], str]) -> None:
+    engine = migrate.engine_for(fresh_database())
+    migrate.upgrade(engine)
+    full = snapshot(engine)
+    migrate.downgrade(engine, '0001')
+    assert migrate.current(engine) == '0001'
+    assert snapshot(engine)['triggers'] == set()
+    migrate.downgrade(engine, 'base')
+    assert migrate.current(engine) is None
+    migrate.upgrade(engine)
+    assert snapshot(engine) == full
+    assert [r for r, _, _ in migrate.history()] == ['0001', '0002']
+
+
+def test_a_schema_made_by_create_all_is_recognised(fresh_database: Callable[[], str]) -> None:
+    engine = migrate.engine_for(fresh_database())
+    with engine.begin() as connection:
+        ORMBase.metadata.create_all(connection)
+    assert migrate.upgrade(engine) == 'unversioned'
+    assert migrate.current(engine) == migrate.head()
