@@ -1,0 +1,211 @@
+"""Find (and where it needs no guessing, repair) corrupt libres records.
+
+What PostgreSQL enforces since revision 0002 cannot happen in new data, but
+a database taken over from libres 1.4.0, or written around the library,
+may hold any of these. The checks are set-based SQL over the whole
+database, reported per resource.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from libres.db.models import Reservation
+from libres.db.queries import SESSION_EXPIRY, Queries
+from libres.db.scheduler import Scheduler
+from libres.modules import errors
+from libres.modules.dates import utcnow
+
+KINDS = {
+    'orphaned_slots': 'reserved slots without an owner (approved reservation or blocker)',
+    'missing_slots': 'approved reservations without reserved slots',
+    'slots_outside_allocation': 'reserved slots outside their allocation (or on a missing one)',
+    'overlapping_allocations': 'allocations of one resource that overlap',
+    'mirrors_without_master': 'quota mirrors whose master allocation is missing',
+    'expired_cart_reservations': 'pending reservations of expired shopping-cart sessions',
+}
+REPAIRABLE = ('orphaned_slots', 'missing_slots', 'expired_cart_reservations')
+
+_ORPHANED = """
+    s.source_type = 'reservation' AND NOT EXISTS (
+        SELECT 1 FROM reservations r WHERE r.id = s.source_id
+        AND r.token = s.reservation_token AND r.status = 'approved')
+    OR s.source_type = 'blocker' AND NOT EXISTS (
+        SELECT 1 FROM reservation_blockers b WHERE b.id = s.source_id
+        AND b.token = s.reservation_token)
+"""
+
+_QUERIES = {
+    'orphaned_slots': f"""
+        SELECT coalesce(a.mirror_of, s.resource) AS resource,
+               s.resource::text || ' ' || s.start::text AS item
+        FROM reserved_slots s LEFT JOIN allocations a ON a.id = s.allocation_id
+        WHERE {_ORPHANED}
+    """,
+    'missing_slots': """
+        SELECT r.resource, r.id::text AS item FROM reservations r
+        WHERE r.status = 'approved' AND NOT EXISTS (
+            SELECT 1 FROM reserved_slots s WHERE s.source_type = 'reservation'
+            AND s.source_id = r.id AND s.reservation_token = r.token)
+    """,
+    'slots_outside_allocation': """
+        SELECT coalesce(a.mirror_of, s.resource) AS resource,
+               s.resource::text || ' ' || s.start::text AS item
+        FROM reserved_slots s LEFT JOIN allocations a ON a.id = s.allocation_id
+        WHERE a.id IS NULL OR a.resource <> s.resource OR s.start < a._start OR s."end" > a._end
+    """,
+    'overlapping_allocations': """
+        SELECT a.mirror_of AS resource, a.id::text || ' and ' || b.id::text AS item
+        FROM allocations a JOIN allocations b
+          ON a.resource = b.resource AND a.id < b.id
+         AND a._start <= b._end AND b._start <= a._end
+    """,
+    'mirrors_without_master': """
+        SELECT m.mirror_of AS resource, m.id::text AS item FROM allocations m
+        WHERE m.resource <> m.mirror_of AND NOT EXISTS (
+            SELECT 1 FROM allocations a WHERE a.resource = m.mirror_of AND a._start = m._start)
+    """,
+    'expired_cart_reservations': """
+        SELECT r.resource, r.id::text AS item FROM reservations r
+        WHERE r.status = 'pending' AND r.session_id IN (
+            SELECT session_id FROM reservations
+            WHERE session_id IS NOT NULL AND status = 'pending'
+            GROUP BY session_id
+            HAVING greatest(max(created), coalesce(max(modified), max(created))) < :expired)
+    """,
+}
+
+
+@dataclass
+class Report:
+    """Findings per resource: ``{resource: {kind: [item, …]}}``."""
+
+    findings: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    repaired: dict[str, int] = field(default_factory=dict)
+    not_repaired: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.findings
+
+    def count(self, kind: str) -> int:
+        return sum(len(kinds.get(kind, [])) for kinds in self.findings.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), 'clean': self.clean}
+
+    def render(self) -> str:
+        if self.clean and not self.repaired:
+            return 'No problems found.'
+        lines = []
+        for resource, kinds in sorted(self.findings.items()):
+            lines.append(f'resource {resource}:')
+            for kind, items in sorted(kinds.items()):
+                shown = ', '.join(items[:5]) + (f' … ({len(items)} in all)' if len(items) > 5 else '')
+                lines.append(f'  {len(items)} {KINDS[kind]}: {shown}')
+        for kind, number in sorted(self.repaired.items()):
+            lines.append(f'repaired: {number} {KINDS[kind]}')
+        lines.extend(f'not repaired: {reason}' for reason in self.not_repaired)
+        return '\n'.join(lines)
+
+
+def check(session: Session, expired_before: datetime | None = None) -> Report:
+    """Report every finding of ``KINDS`` (carts expire 15 minutes after their
+    last activity unless ``expired_before`` says otherwise)."""
+    expired = expired_before or utcnow() - SESSION_EXPIRY
+    report = Report()
+    for kind, query in _QUERIES.items():
+        params = {'expired': expired.replace(tzinfo=None)} if ':expired' in query else {}
+        for resource, item in session.execute(text(query), params):
+            per_resource = report.findings.setdefault(str(resource), {})
+            per_resource.setdefault(kind, []).append(item)
+    return report
+
+
+def repair(session: Session, expired_before: datetime | None = None) -> Report:
+    """Fix what needs no guessing, then check again; the caller commits."""
+    before = check(session, expired_before)
+    repaired: dict[str, int] = {}
+    not_repaired: list[str] = []
+
+    if before.count('orphaned_slots'):
+        result: Any = session.execute(text(f'DELETE FROM reserved_slots s WHERE {_ORPHANED}'))
+        repaired['orphaned_slots'] = result.rowcount
+
+    if before.count('missing_slots'):
+        repaired['missing_slots'], failures = _recreate_missing_slots(session)
+        not_repaired.extend(failures)
+
+    if before.count('expired_cart_reservations'):
+        repaired['expired_cart_reservations'] = _remove_expired_carts(session, expired_before)
+
+    session.flush()
+    after = check(session, expired_before)
+    after.repaired = {kind: number for kind, number in repaired.items() if number}
+    for kind in KINDS:
+        if kind not in REPAIRABLE and after.count(kind):
+            not_repaired.append(f'{after.count(kind)} {KINDS[kind]} (needs a decision by a person)')
+    after.not_repaired = not_repaired
+    return after
+
+
+def _remove_expired_carts(session: Session, expired_before: datetime | None) -> int:
+    expired = (expired_before or utcnow() - SESSION_EXPIRY).replace(tzinfo=None)
+    sessions = [row[0] for row in session.execute(text("""
+        SELECT session_id FROM reservations
+        WHERE session_id IS NOT NULL AND status = 'pending' GROUP BY session_id
+        HAVING greatest(max(created), coalesce(max(modified), max(created))) < :expired
+    """), {'expired': expired})]
+    if not sessions:
+        return 0
+    session.execute(text("""
+        DELETE FROM reserved_slots WHERE source_type = 'reservation' AND reservation_token IN (
+            SELECT token FROM reservations WHERE session_id = ANY(:sessions))
+    """), {'sessions': sessions})
+    result: Any = session.execute(
+        text('DELETE FROM reservations WHERE session_id = ANY(:sessions)'), {'sessions': sessions}
+    )
+    return int(result.rowcount)
+
+
+def _recreate_missing_slots(session: Session) -> tuple[int, list[str]]:
+    """Write the slots again where the spot is still free; report the rest."""
+    ids = [int(item) for _, item in session.execute(text(_QUERIES['missing_slots']))]
+    done, failures = 0, []
+    for reservation in session.query(Reservation).filter(Reservation.id.in_(ids)):
+        scheduler = _ResourceScheduler(session, reservation.resource)
+        try:
+            with session.begin_nested():
+                scheduler._write_slots(reservation, reservation.id)
+            done += 1
+        except errors.LibresError as error:
+            failures.append(
+                f'reservation {reservation.id} ({reservation.email}): {type(error).__name__}: {error}'
+            )
+    return done, failures
+
+
+class _ResourceScheduler(Scheduler):
+    """A scheduler addressed by its resource instead of its names, so that
+    repairs reuse the library's own approval code."""
+
+    def __init__(self, session: Session, resource: uuid.UUID) -> None:
+        self._session = session
+        self._resource = resource
+        self.queries = Queries(None)
+        self.timezone = 'UTC'
+        self.blocking_names = ()
+
+    @property
+    def resource(self) -> uuid.UUID:  # type: ignore[override]
+        return self._resource
+
+    @property
+    def session(self) -> Session:  # type: ignore[override]
+        return self._session
