@@ -9,6 +9,7 @@ Also a command: ``python -m libres.embedded start|stop|status``.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import warnings
 from pathlib import Path
@@ -88,7 +89,10 @@ def stop(data_dir: Path | str | None = None) -> None:
     package = _package()
     server = package.get_server(path, cleanup_mode=None)
     package.pg_ctl(['-w', '-m', 'fast', 'stop'], pgdata=server.pgdata, user=server.system_user)
+    # Forget the stopped server so a later start() starts it again, and
+    # keep the package's exit handler from looking for it.
     package.PostgresServer._instances.pop(server.pgdata, None)
+    atexit.unregister(server._cleanup)
 
 
 def main(argv: list[str] | None = None) -> int:

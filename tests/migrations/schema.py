@@ -16,7 +16,7 @@ QUERIES = {
         SELECT c.conrelid::regclass::text, c.conname, c.contype, pg_get_constraintdef(c.oid),
                c.condeferrable, c.condeferred
         FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
-        WHERE n.nspname = 'public' AND c.contype <> 't'
+        WHERE n.nspname = 'public' AND c.contype NOT IN ('t', 'n')  -- 'n': NOT NULL rows since PG 18
     """,
     'indexes': "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'",
     'triggers': """
