@@ -77,12 +77,15 @@ def run_with_retries(
     attempts: int = 5,
     backoff: float = 0.02,
     max_backoff: float = 1.0,
+    on_retry: Callable[[int, BaseException], None] | None = None,
 ) -> T:
     """Run ``work`` until it succeeds, rolling ``target`` back between attempts.
 
     Waits a random time between attempts (exponential backoff with full
     jitter, so racing clients spread out). Errors that a retry cannot fix
     are raised at once; after ``attempts`` failures, :class:`RetriesExhausted`.
+    ``on_retry(attempt, error)`` is called before each new attempt (to log or
+    count conflicts).
     """
     if attempts < 1:
         raise ValueError('attempts must be at least 1')
@@ -95,6 +98,8 @@ def run_with_retries(
                 raise
             if attempt == attempts:
                 raise RetriesExhausted(attempts, error) from error
+            if on_retry is not None:
+                on_retry(attempt, error)
             time.sleep(random.uniform(0, min(max_backoff, backoff * 2 ** (attempt - 1))))
     raise AssertionError('unreachable')  # pragma: no cover
 

@@ -1,0 +1,150 @@
+"""Eight processes race on one database through the public API.
+
+Every scenario ends with exact counts and a clean integrity check.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from libres import integrity
+from libres.context.core import Context
+from libres.db.models import Reservation, ReservedSlot
+from libres.db.scheduler import Scheduler
+from tests.concurrency import workers
+
+pytestmark = pytest.mark.concurrency
+PROCESSES = 8
+
+
+def race(jobs: list[tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]]) -> list[dict[str, Any]]:
+    spawn = multiprocessing.get_context('spawn')
+    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=spawn) as pool:
+        futures = [pool.submit(function, *args) for function, args in jobs]
+        return [future.result(timeout=300) for future in futures]
+
+
+def fresh(scheduler: Scheduler) -> Scheduler:
+    """Forget the snapshot this process took before the race."""
+    scheduler.rollback()
+    return scheduler
+
+
+def assert_clean(dsn: str) -> None:
+    engine = sa.create_engine(dsn, poolclass=sa.pool.NullPool)
+    with Session(engine) as session:
+        report = integrity.check(session)
+    engine.dispose()
+    assert report.clean, report.render()
+
+
+@pytest.fixture
+def racing(context: Context) -> Scheduler:
+    # The workers' context is called 'race': the same resource as this one.
+    from libres.context.registry import create_default_registry
+
+    registry = create_default_registry()
+    race_context = registry.register_context('race')
+    race_context.set_setting('dsn', context.get_setting('dsn'))
+    race_context.set_service('session_provider', lambda _: context.get_service('session_provider'))
+    return Scheduler(race_context, 'hall', 'UTC')
+
+
+def test_quota_one_allocations_are_booked_once_each(racing: Scheduler, dsn: str) -> None:
+    spans = workers.hours(24)
+    racing.allocate(spans)
+    racing.commit()
+    results = race([(workers.book, (dsn, 'hall', list(spans), seed)) for seed in range(PROCESSES)])
+    fresh(racing)
+    booked = sum(len(r['booked']) for r in results)
+    assert booked == 24
+    assert sum(r['refused'] for r in results) == PROCESSES * 24 - 24
+    assert racing.managed_reserved_slots().count() == 24
+    assert racing.managed_reservations().filter(Reservation.status == 'approved').count() == 24
+    assert_clean(dsn)
+
+
+def test_quota_twenty_with_forty_attempts(racing: Scheduler, dsn: str) -> None:
+    span = workers.hours(1)
+    [master] = racing.allocate(span, quota=20)
+    racing.commit()
+    results = race([(workers.book, (dsn, 'hall', span * 5, seed)) for seed in range(PROCESSES)])
+    fresh(racing)
+    assert sum(len(r['booked']) for r in results) == 20
+    assert sum(r['refused'] for r in results) == 20
+    assert racing.allocation_by_id(master.id).quota_left == 0
+    slots = racing.managed_reserved_slots().all()
+    assert len(slots) == 20 and len({s.resource for s in slots}) == 20
+    assert_clean(dsn)
+
+
+def test_random_overlapping_spans_never_share_a_slot(racing: Scheduler, dsn: str) -> None:
+    day = workers.DAY
+    racing.allocate((day.replace(hour=8), day.replace(hour=20)), partly_available=True, raster=15)
+    racing.commit()
+    rng = random.Random(7)
+    jobs = []
+    for seed in range(PROCESSES):
+        spans = []
+        for _ in range(6):
+            start = day.replace(hour=8) + timedelta(minutes=15 * rng.randrange(0, 44))
+            spans.append((start, start + timedelta(minutes=15 * rng.randrange(1, 5))))
+        jobs.append((workers.book, (dsn, 'hall', spans, seed)))
+    results = race(jobs)
+    fresh(racing)
+    approved = racing.managed_reservations().filter(Reservation.status == 'approved').all()
+    assert len(approved) == sum(len(r['booked']) for r in results) > 0
+    slots = racing.managed_reserved_slots().all()
+    assert len({s.start for s in slots}) == len(slots)
+    expected = sum(int((r.end - r.start + timedelta(microseconds=1)) / timedelta(minutes=15)) for r in approved)
+    assert len(slots) == expected
+    assert_clean(dsn)
+
+
+def test_blockers_while_others_reserve(racing: Scheduler, dsn: str) -> None:
+    spans = workers.hours(16)
+    racing.allocate(spans, quota=2)
+    racing.commit()
+    jobs: list[tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]] = [
+        (workers.book, (dsn, 'hall', list(spans), seed)) for seed in range(PROCESSES - 2)
+    ]
+    jobs += [(workers.block, (dsn, 'hall', list(spans), 100 + n)) for n in range(2)]
+    results = race(jobs)
+    fresh(racing)
+    blocked = sum(len(r['booked']) for r in results[-2:])
+    booked = sum(len(r['booked']) for r in results[:-2])
+    slots = racing.managed_reserved_slots().all()
+    blocker_slots = [s for s in slots if s.source_type == 'blocker']
+    # A blocker takes both spots of a span; bookings fill the rest.
+    assert len(blocker_slots) == 2 * blocked
+    assert booked + len(blocker_slots) == len(slots) <= 32
+    assert len(slots) == 32
+    assert_clean(dsn)
+
+
+def test_quota_shrinks_while_others_reserve(racing: Scheduler, dsn: str) -> None:
+    span = workers.hours(1)
+    [master] = racing.allocate(span, quota=12)
+    racing.commit()
+    jobs: list[tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]] = [
+        (workers.book, (dsn, 'hall', span * 3, seed)) for seed in range(PROCESSES - 1)
+    ]
+    jobs.append((workers.shrink, (dsn, 'hall', master.id, [10, 8, 6])))
+    results = race(jobs)
+    fresh(racing)
+    quota = racing.allocation_by_id(master.id).quota
+    slots = racing.session.query(ReservedSlot).all()
+    assert len(slots) <= quota
+    assert len({s.resource for s in slots}) == len(slots)
+    booked = sum(len(r['booked']) for r in results[:-1])
+    assert booked == len(slots)
+    assert_clean(dsn)

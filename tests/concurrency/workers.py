@@ -1,0 +1,97 @@
+"""Worker processes for the concurrency suite (imported by spawned children)."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+import libres
+from libres.db.scheduler import Scheduler
+from libres.modules import errors
+from libres.retry import run_with_retries
+
+DAY = datetime(2032, 1, 5)
+
+
+def _scheduler(dsn: str, name: str) -> Scheduler:
+    context = libres.registry.get_context('race', autocreate=True)
+    context.set_setting('dsn', dsn)
+    return Scheduler(context, name, 'UTC')
+
+
+def book(dsn: str, name: str, spans: list[tuple[datetime, datetime]], seed: int,
+         quota: int = 1) -> dict[str, Any]:
+    """Try to reserve and approve every span (in a shuffled order)."""
+    scheduler = _scheduler(dsn, name)
+    random.Random(seed).shuffle(spans)
+    result: dict[str, Any] = {'booked': [], 'refused': 0, 'retries': 0}
+
+    def count_retry(attempt: int, error: BaseException) -> None:
+        result['retries'] += 1
+
+    for span in spans:
+        def unit(span: tuple[datetime, datetime] = span) -> str:
+            token = scheduler.reserve(f'worker{seed}@example.org', span, quota=quota)
+            scheduler.approve_reservations(token)
+            scheduler.commit()
+            return str(token)
+
+        try:
+            result['booked'].append(run_with_retries(scheduler, unit, attempts=30, on_retry=count_retry))
+        except errors.LibresError:
+            scheduler.rollback()
+            result['refused'] += 1
+    scheduler.close()
+    scheduler.session_provider.stop_service()
+    return result
+
+
+def block(dsn: str, name: str, spans: list[tuple[datetime, datetime]], seed: int) -> dict[str, Any]:
+    """Try to block every span, as an administrator would."""
+    scheduler = _scheduler(dsn, name)
+    result: dict[str, Any] = {'booked': [], 'refused': 0, 'retries': 0}
+
+    def count_retry(attempt: int, error: BaseException) -> None:
+        result['retries'] += 1
+
+    for span in spans:
+        def unit(span: tuple[datetime, datetime] = span) -> str:
+            [blocker] = scheduler.add_blocker(span, reason=f'admin {seed}')
+            scheduler.commit()
+            return str(blocker.token)
+
+        try:
+            result['booked'].append(run_with_retries(scheduler, unit, attempts=30, on_retry=count_retry))
+        except errors.LibresError:
+            scheduler.rollback()
+            result['refused'] += 1
+    scheduler.session_provider.stop_service()
+    return result
+
+
+def shrink(dsn: str, name: str, allocation_id: int, quotas: list[int]) -> dict[str, Any]:
+    """Lower the quota step by step while others book."""
+    scheduler = _scheduler(dsn, name)
+    result: dict[str, Any] = {'booked': [], 'refused': 0, 'retries': 0}
+
+    def count_retry(attempt: int, error: BaseException) -> None:
+        result['retries'] += 1
+
+    for quota in quotas:
+        def unit(quota: int = quota) -> int:
+            scheduler.change_quota(scheduler.allocation_by_id(allocation_id), quota)
+            scheduler.commit()
+            return quota
+
+        try:
+            result['booked'].append(run_with_retries(scheduler, unit, attempts=30, on_retry=count_retry))
+        except errors.LibresError:
+            scheduler.rollback()
+            result['refused'] += 1
+    scheduler.session_provider.stop_service()
+    return result
+
+
+def hours(n: int, start: datetime = DAY) -> list[tuple[datetime, datetime]]:
+    return [(start + timedelta(hours=i), start + timedelta(hours=i + 1)) for i in range(n)]
