@@ -54,6 +54,9 @@ class AllocationsMixin(SchedulerBase):
         """Create allocations for the given date ranges and return the masters."""
         dates = self._prepare_dates(dates)
         group = uuid.uuid4()
+        for name, value in (('quota', quota), ('quota_limit', quota_limit)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise TypeError(f'the {name} must be a whole number, got {value!r}')
         quota = quota or 1
 
         if partly_available and grouped:

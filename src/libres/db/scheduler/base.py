@@ -20,7 +20,7 @@ from libres.db.models import (
 )
 from libres.db.queries import Queries
 from libres.modules.dates import standardize_date
-from libres.modules.utils import pairs
+from libres.modules.utils import flatten, pairs
 
 if TYPE_CHECKING:
     from libres.context.core import Context
@@ -97,10 +97,12 @@ class SchedulerBase(ContextServicesMixin):
         return standardize_date(value, self.timezone)
 
     def _prepare_dates(self, dates: Any) -> list[DatePair]:
-        return [
-            (self._prepare_date(start), self._prepare_date(end))
-            for start, end in pairs(dates)
-        ]
+        if isinstance(dates, (str, bytes, datetime)):
+            raise TypeError(f'dates must be (start, end) pairs, got {dates!r}')
+        values = list(flatten(dates))
+        if len(values) % 2:
+            raise ValueError(f'dates must come in (start, end) pairs, got {len(values)} values')
+        return [(self._prepare_date(start), self._prepare_date(end)) for start, end in pairs(values)]
 
     # --- record sets ----------------------------------------------------------
 

@@ -93,8 +93,12 @@ class ReservationsMixin(SchedulerBase):
             raise AssertionError('give either dates or a group')
         if not isinstance(email, str):
             raise TypeError(f'the e-mail address must be a string, got {email!r}')
+        if isinstance(quota, bool) or not isinstance(quota, int):
+            raise TypeError(f'the quota must be a whole number, got {quota!r}')
         email = email.strip()
-        if not self.validate_email(email):
+        # Control characters (a newline above all) would let an address
+        # smuggle headers into the e-mails applications send.
+        if not self.validate_email(email) or any(ord(c) < 32 or ord(c) == 127 for c in email):
             raise errors.InvalidEmailAddress(email)
 
         if group:
