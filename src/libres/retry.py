@@ -19,6 +19,10 @@ refuses the booking with ``AlreadyReservedError``)::
 
 or as a decorator, ``@with_retries(scheduler)``. The unit must contain the
 commit, since a serialization failure may only show there.
+
+A connection lost during COMMIT leaves it open whether the commit took
+effect; the next attempt then finds the booking made and is refused
+(``AlreadyReservedError``), never books twice.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from libres.modules.errors import LibresError
 
@@ -37,6 +41,8 @@ P = ParamSpec('P')
 T = TypeVar('T')
 
 RETRYABLE_SQLSTATES = frozenset({'40001', '40P01'})
+# Terminated by an administrator, server shutting down or starting up.
+CONNECTION_SQLSTATES = frozenset({'57P01', '57P02', '57P03'})
 SLOT_KEY = 'reserved_slots_pkey'
 
 
@@ -63,7 +69,10 @@ def is_retryable(error: BaseException) -> bool:
     if error.connection_invalidated:
         return True
     sqlstate = getattr(error.orig, 'sqlstate', None) or getattr(error.orig, 'pgcode', None)
-    if sqlstate in RETRYABLE_SQLSTATES:
+    if sqlstate in RETRYABLE_SQLSTATES or sqlstate in CONNECTION_SQLSTATES:
+        return True
+    if isinstance(error, OperationalError) and (sqlstate is None or sqlstate.startswith('08')):
+        # No connection could be made (the server is restarting, say).
         return True
     if sqlstate == '23505':
         diag = getattr(error.orig, 'diag', None)

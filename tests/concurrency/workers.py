@@ -9,7 +9,7 @@ from typing import Any
 import libres
 from libres.db.scheduler import Scheduler
 from libres.modules import errors
-from libres.retry import run_with_retries
+from libres.retry import RetriesExhausted, run_with_retries
 
 DAY = datetime(2032, 1, 5)
 
@@ -21,11 +21,11 @@ def _scheduler(dsn: str, name: str) -> Scheduler:
 
 
 def book(dsn: str, name: str, spans: list[tuple[datetime, datetime]], seed: int,
-         quota: int = 1) -> dict[str, Any]:
+         quota: int = 1, attempts: int = 30, backoff: float = 0.02) -> dict[str, Any]:
     """Try to reserve and approve every span (in a shuffled order)."""
     scheduler = _scheduler(dsn, name)
     random.Random(seed).shuffle(spans)
-    result: dict[str, Any] = {'booked': [], 'refused': 0, 'retries': 0}
+    result: dict[str, Any] = {'booked': [], 'refused': 0, 'retries': 0, 'exhausted': 0}
 
     def count_retry(attempt: int, error: BaseException) -> None:
         result['retries'] += 1
@@ -38,7 +38,10 @@ def book(dsn: str, name: str, spans: list[tuple[datetime, datetime]], seed: int,
             return str(token)
 
         try:
-            result['booked'].append(run_with_retries(scheduler, unit, attempts=30, on_retry=count_retry))
+            result['booked'].append(run_with_retries(
+                scheduler, unit, attempts=attempts, backoff=backoff, on_retry=count_retry))
+        except RetriesExhausted:
+            result['exhausted'] += 1
         except errors.LibresError:
             scheduler.rollback()
             result['refused'] += 1

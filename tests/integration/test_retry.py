@@ -116,3 +116,13 @@ def test_a_real_collision_is_retried_then_refused(scheduler: Scheduler) -> None:
     # The first attempt collided in the database, the second saw the booking.
     assert attempts == ['try'] and len(calls) == 2
     assert scheduler.managed_reserved_slots().count() == 1
+
+
+def test_connection_failures_are_retryable() -> None:
+    def operational(orig: Exception) -> sa.exc.OperationalError:
+        return sa.exc.OperationalError('SELECT 1', {}, orig)
+
+    assert is_retryable(operational(_FakeError('57P01')))
+    assert is_retryable(operational(_FakeError('08006')))
+    assert is_retryable(operational(Exception('connection refused')))
+    assert not is_retryable(sa.exc.ProgrammingError('SELECT 1', {}, _FakeError('42601')))
