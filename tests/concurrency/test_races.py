@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 import random
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
@@ -148,3 +149,51 @@ def test_quota_shrinks_while_others_reserve(racing: Scheduler, dsn: str) -> None
     booked = sum(len(r['booked']) for r in results[:-1])
     assert booked == len(slots)
     assert_clean(dsn)
+
+
+def test_moves_and_removals_while_others_reserve(racing: Scheduler, dsn: str) -> None:
+    spans = [(s, s + timedelta(minutes=30)) for s, _ in workers.hours(12)]
+    allocations = racing.allocate(spans, partly_available=True, raster=30)
+    ids = [a.id for a in allocations]
+    racing.commit()
+    jobs: list[tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]] = [
+        (workers.book, (dsn, 'hall', list(spans), seed)) for seed in range(PROCESSES - 1)
+    ]
+    jobs.append((workers.move_and_remove, (dsn, 'hall', ids, 99)))
+    results = race(jobs)
+    fresh(racing)
+    admin = results[-1]
+    left = racing.managed_allocations().all()
+    # An allocation goes only if nobody booked it; a booked one stays where it was.
+    assert len(left) == 12 - admin['booked'].count('removed')
+    slots = racing.managed_reserved_slots().all()
+    assert len(slots) == len({s.allocation_id for s in slots}) == sum(len(r['booked']) for r in results[:-1])
+    for allocation in left:
+        assert all(allocation.start <= s.start and s.end <= allocation.end for s in allocation.reserved_slots)
+    assert_clean(dsn)
+
+
+def test_a_cart_confirmed_while_its_session_expires(racing: Scheduler, dsn: str) -> None:
+    outcomes = []
+    for round_ in range(4):
+        span = workers.hours(1, workers.DAY + timedelta(days=round_))
+        racing.allocate(span)
+        cart_id = uuid.uuid4()
+        token = racing.reserve('buyer@example.org', span, session_id=cart_id)
+        racing.commit()
+        results = race([
+            (workers.cart, (dsn, 'hall', span[0], str(cart_id), True)),
+            (workers.cart, (dsn, 'hall', span[0], str(cart_id), False)),
+        ])
+        fresh(racing)
+        confirmed = results[0]['booked'] == ['confirmed']
+        rows = racing.reservations_by_token(token).all()
+        if confirmed:
+            # Confirmed first: the reservation survives, approved, out of the cart.
+            assert [(r.status, r.session_id) for r in rows] == [('approved', None)]
+        else:
+            # Expired first: nothing is left, and confirming found nothing.
+            assert rows == [] and results[0]['refused'] == 1
+        outcomes.append(confirmed)
+        assert_clean(dsn)
+    assert len(outcomes) == 4

@@ -98,3 +98,64 @@ def shrink(dsn: str, name: str, allocation_id: int, quotas: list[int]) -> dict[s
 
 def hours(n: int, start: datetime = DAY) -> list[tuple[datetime, datetime]]:
     return [(start + timedelta(hours=i), start + timedelta(hours=i + 1)) for i in range(n)]
+
+
+def move_and_remove(dsn: str, name: str, allocation_ids: list[int], seed: int) -> dict[str, Any]:
+    """Move every allocation one hour later, then remove it, while others book."""
+    scheduler = _scheduler(dsn, name)
+    result: dict[str, Any] = {'booked': [], 'refused': 0, 'retries': 0, 'exhausted': 0}
+
+    def count_retry(attempt: int, error: BaseException) -> None:
+        result['retries'] += 1
+
+    for allocation_id in allocation_ids:
+        def move(allocation_id: int = allocation_id) -> str:
+            allocation = scheduler.allocation_by_id(allocation_id)
+            scheduler.move_allocation(allocation_id, allocation.start + timedelta(minutes=30),
+                                      allocation.end + timedelta(minutes=30))
+            scheduler.commit()
+            return 'moved'
+
+        def remove(allocation_id: int = allocation_id) -> str:
+            scheduler.remove_allocation(allocation_id)
+            scheduler.commit()
+            return 'removed'
+
+        for unit in (move, remove):
+            try:
+                result['booked'].append(run_with_retries(scheduler, unit, attempts=30, on_retry=count_retry))
+            except errors.LibresError:
+                scheduler.rollback()
+                result['refused'] += 1
+    scheduler.session_provider.stop_service()
+    return result
+
+
+def cart(dsn: str, name: str, span: tuple[datetime, datetime], session_id: str, confirm: bool) -> dict[str, Any]:
+    """Either confirm a cart or expire every cart, racing each other."""
+    import uuid
+
+    scheduler = _scheduler(dsn, name)
+    result: dict[str, Any] = {'booked': [], 'refused': 0, 'retries': 0, 'exhausted': 0}
+
+    def count_retry(attempt: int, error: BaseException) -> None:
+        result['retries'] += 1
+
+    def unit() -> str:
+        if confirm:
+            scheduler.queries.confirm_reservations_for_session(uuid.UUID(session_id))
+            for reservation in scheduler.managed_reservations().filter_by(status='pending'):
+                scheduler.approve_reservations(reservation.token)
+            scheduler.commit()
+            return 'confirmed'
+        expired = scheduler.queries.remove_expired_reservation_sessions(datetime(2100, 1, 1))
+        scheduler.commit()
+        return f'expired {len(expired)}'
+
+    try:
+        result['booked'].append(run_with_retries(scheduler, unit, attempts=30, on_retry=count_retry))
+    except errors.LibresError:
+        scheduler.rollback()
+        result['refused'] += 1
+    scheduler.session_provider.stop_service()
+    return result
