@@ -102,7 +102,13 @@ def run_with_retries(
         try:
             return work()
         except Exception as error:
-            target.rollback()
+            try:
+                target.rollback()
+            except Exception as rollback_error:
+                # Without a server there is nothing to roll back; anything
+                # else is a real problem.
+                if not is_retryable(rollback_error):
+                    raise
             if not is_retryable(error):
                 raise
             if attempt == attempts:

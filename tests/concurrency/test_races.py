@@ -31,7 +31,12 @@ def race(jobs: list[tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]]) -> l
     spawn = multiprocessing.get_context('spawn')
     with ProcessPoolExecutor(max_workers=len(jobs), mp_context=spawn) as pool:
         futures = [pool.submit(function, *args) for function, args in jobs]
-        return [future.result(timeout=300) for future in futures]
+        results = [future.result(timeout=300) for future in futures]
+    operations = sum(len(r['booked']) + r['refused'] + r.get('exhausted', 0) for r in results)
+    print(f"race: {len(jobs)} processes, {operations} operations, {sum(r['retries'] for r in results)} "
+          f"conflicts retried, {sum(r['refused'] for r in results)} refused by the library, "
+          f"{sum(r.get('exhausted', 0) for r in results)} gave up")
+    return results
 
 
 def fresh(scheduler: Scheduler) -> Scheduler:

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from libres.context.core import StoppableService
@@ -51,8 +52,12 @@ class SessionProvider(StoppableService):
 
     def stop_service(self) -> None:
         self.session.close()
-        connection = self.engine.raw_connection()
-        connection.invalidate()
+        try:
+            connection = self.engine.raw_connection()
+        except DBAPIError:
+            pass  # the server is gone: there is nothing to release on it
+        else:
+            connection.invalidate()
         self.engine.dispose()
 
     def get_postgres_version(self, dsn: str) -> tuple[str, int]:
