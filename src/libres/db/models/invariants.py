@@ -9,9 +9,9 @@ constraints cannot say.
 
 The triggers are constraint triggers, deferred to commit: the library
 writes slots before it marks their reservation approved, and removes slots
-and owners in separate statements. The same SQL is used by ``create_all``
-(through the DDL events below) and by the migrations, so both give one
-schema.
+and owners in separate statements. ``create_all`` runs this SQL through the
+DDL events below; migration 0002 keeps its own frozen copy (a migration
+must never change once released), and the drift test proves both agree.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from libres.db.models import (
     ReservationBlocker,
     ReservedSlot,
 )
+from libres.db.models.reserved_slot import SourceType
 from libres.db.queries import Queries
 from libres.modules.dates import standardize_date
 from libres.modules.utils import flatten, pairs
@@ -156,6 +157,25 @@ class SchedulerBase(ContextServicesMixin):
         self.managed_reserved_slots().delete(synchronize_session=False)
         self.managed_allocations().delete(synchronize_session=False)
         self.session.expire_all()
+
+    def _take_slots(
+        self, spot: Allocation, start: datetime, end: datetime,
+        token: uuid.UUID, source_type: SourceType, source_id: int,
+    ) -> list[ReservedSlot]:
+        """Write the slots of [start, end] on one spot (master or mirror); an
+        imaginary mirror becomes a real row."""
+        if spot.is_transient:
+            self.session.add(spot)
+        slots = []
+        for slot_start, slot_end in spot.all_slots(start, end):
+            slot = ReservedSlot(
+                start=slot_start, end=slot_end, resource=spot.resource,
+                reservation_token=token, source_type=source_type, source_id=source_id,
+            )
+            # In the collection, so later checks of the same call see it.
+            spot.reserved_slots.append(slot)
+            slots.append(slot)
+        return slots
 
     # --- slot, reservation and blocker look-ups -------------------------------
 

@@ -110,19 +110,7 @@ class BlockersMixin(SchedulerBase):
     ) -> list[ReservedSlot]:
         slots = []
         for spot in master.siblings():
-            if spot.is_transient:
-                self.session.add(spot)
-            for slot_start, slot_end in spot.all_slots(start, end):
-                slot = ReservedSlot(
-                    start=slot_start,
-                    end=slot_end,
-                    resource=spot.resource,
-                    reservation_token=blocker.token,
-                    source_type='blocker',
-                    source_id=blocker.id,
-                )
-                spot.reserved_slots.append(slot)
-                slots.append(slot)
+            slots.extend(self._take_slots(spot, start, end, blocker.token, 'blocker', blocker.id))
         return slots
 
     def remove_blocker(self, token: uuid.UUID, id: int | None = None) -> None:

@@ -218,20 +218,7 @@ class ReservationsMixin(SchedulerBase):
         slots: list[ReservedSlot] = []
         for start, end in dates * row.quota:
             for target in self.reservation_targets(start, end):
-                if target.is_transient:
-                    self.session.add(target)
-                for slot_start, slot_end in target.all_slots(start, end):
-                    slot = ReservedSlot(
-                        start=slot_start,
-                        end=slot_end,
-                        resource=target.resource,
-                        reservation_token=row.token,
-                        source_type='reservation',
-                        source_id=source_id,
-                    )
-                    # In the collection, so later checks of this call see it.
-                    target.reserved_slots.append(slot)
-                    slots.append(slot)
+                slots.extend(self._take_slots(target, start, end, row.token, 'reservation', source_id))
         if not slots:
             raise errors.NotReservableError()
         row.status = 'approved'
