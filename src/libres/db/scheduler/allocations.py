@@ -53,6 +53,7 @@ class AllocationsMixin(SchedulerBase):
     ) -> list[Allocation]:
         """Create allocations for the given date ranges and return the masters."""
         dates = self._prepare_dates(dates)
+        data = self._checked_data(data)
         group = uuid.uuid4()
         for name, value in (('quota', quota), ('quota_limit', quota_limit)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -264,7 +265,7 @@ class AllocationsMixin(SchedulerBase):
             allocation._end = new.end
             allocation.group = group or master.group
             if data is not missing:
-                allocation.data = data
+                allocation.data = self._checked_data(data)
 
     def _pending_spans(self, master: Allocation) -> Any:
         return self.session.query(Reservation.id, Reservation.start, Reservation.end).filter(

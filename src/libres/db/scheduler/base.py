@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime, time, timedelta
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from libres.context.core import Context
 
 DatePair = tuple[datetime, datetime]
+MAX_DATA_BYTES = 1024 * 1024
 
 
 class SchedulerBase(ContextServicesMixin):
@@ -104,6 +106,18 @@ class SchedulerBase(ContextServicesMixin):
         if len(values) % 2:
             raise ValueError(f'dates must come in (start, end) pairs, got {len(values)} values')
         return [(self._prepare_date(start), self._prepare_date(end)) for start, end in pairs(values)]
+
+    def _checked_data(self, data: Any) -> Any:
+        """Refuse data that is not a dict or too big to store sensibly."""
+        if data is None:
+            return data
+        if not isinstance(data, dict):
+            raise TypeError(f'data must be a dict, got {type(data).__name__}')
+        # default=str: a custom JSON serializer may handle more types.
+        size = len(json.dumps(data, default=str))
+        if size > MAX_DATA_BYTES:
+            raise ValueError(f'data is {size} bytes of JSON, at most {MAX_DATA_BYTES} are stored')
+        return data
 
     # --- record sets ----------------------------------------------------------
 

@@ -95,6 +95,7 @@ class ReservationsMixin(SchedulerBase):
             raise TypeError(f'the e-mail address must be a string, got {email!r}')
         if isinstance(quota, bool) or not isinstance(quota, int):
             raise TypeError(f'the quota must be a whole number, got {quota!r}')
+        data = self._checked_data(data)
         email = email.strip()
         # Control characters (a newline above all) would let an address
         # smuggle headers into the e-mails applications send.
@@ -250,6 +251,7 @@ class ReservationsMixin(SchedulerBase):
             row.email = new_email
 
     def change_reservation_data(self, token: uuid.UUID, data: dict[str, Any] | None) -> None:
+        data = self._checked_data(data)
         for row in self.reservations_by_token(token):
             row.data = data
 
