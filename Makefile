@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck check concurrency bench clean venv
+.PHONY: demo test lint typecheck check concurrency clean venv
 
 venv: $(STAMP)
 
