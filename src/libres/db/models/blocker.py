@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, tzinfo
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import CheckConstraint, Enum, Index
@@ -11,16 +11,15 @@ from sqlalchemy.orm import Mapped, Query, mapped_column, object_session
 
 from libres.db.models.base import ORMBase, assign_keywords
 from libres.db.models.other import OtherModels
-from libres.db.models.reservation import ONE_MICROSECOND, TargetType, _timespans, _zone
+from libres.db.models.reservation import SpanDisplay, TargetType, _timespans
 from libres.db.models.timespan import Timespan
 from libres.db.models.timestamp import TimestampMixin
-from libres.modules.dates import to_timezone
 
 if TYPE_CHECKING:
     from libres.db.models.allocation import Allocation
 
 
-class ReservationBlocker(TimestampMixin, ORMBase, OtherModels):
+class ReservationBlocker(SpanDisplay, TimestampMixin, ORMBase, OtherModels):
     """Blocks the master and every mirror of the targeted allocations."""
 
     __tablename__ = 'reservation_blockers'
@@ -59,16 +58,6 @@ class ReservationBlocker(TimestampMixin, ORMBase, OtherModels):
         if masters_only:
             query = query.filter(allocation.resource == allocation.mirror_of)
         return query.order_by(allocation._start)
-
-    def display_start(self, timezone: str | tzinfo | None = None) -> datetime:
-        if self.start is None:
-            raise AssertionError('a group blocker has no start')
-        return to_timezone(self.start, _zone(timezone, self.timezone))
-
-    def display_end(self, timezone: str | tzinfo | None = None) -> datetime:
-        if self.end is None:
-            raise AssertionError('a group blocker has no end')
-        return to_timezone(self.end + ONE_MICROSECOND, _zone(timezone, self.timezone))
 
     def timespans(self) -> list[Timespan]:
         return _timespans(self.target_type, self.start, self.end, self.target_allocations)

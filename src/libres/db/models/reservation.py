@@ -27,7 +27,25 @@ TargetType = Literal['group', 'allocation']
 Status = Literal['pending', 'approved']
 
 
-class Reservation(TimestampMixin, ORMBase, OtherModels):
+class SpanDisplay:
+    """Display helpers of records with an optional span in a stored zone."""
+
+    start: Any
+    end: Any
+    timezone: Any
+
+    def display_start(self, timezone: str | tzinfo | None = None) -> datetime:
+        if self.start is None:
+            raise AssertionError('a group target has no start')
+        return to_timezone(self.start, _zone(timezone, self.timezone))
+
+    def display_end(self, timezone: str | tzinfo | None = None) -> datetime:
+        if self.end is None:
+            raise AssertionError('a group target has no end')
+        return to_timezone(self.end + ONE_MICROSECOND, _zone(timezone, self.timezone))
+
+
+class Reservation(SpanDisplay, TimestampMixin, ORMBase, OtherModels):
     """One row per targeted allocation or group; rows of one request share a token."""
 
     __tablename__ = 'reservations'
@@ -87,16 +105,6 @@ class Reservation(TimestampMixin, ORMBase, OtherModels):
             .filter(allocation.resource == allocation.mirror_of)
             .order_by(allocation._start)
         )
-
-    def display_start(self, timezone: str | tzinfo | None = None) -> datetime:
-        if self.start is None:
-            raise AssertionError('a group reservation has no start')
-        return to_timezone(self.start, _zone(timezone, self.timezone))
-
-    def display_end(self, timezone: str | tzinfo | None = None) -> datetime:
-        if self.end is None:
-            raise AssertionError('a group reservation has no end')
-        return to_timezone(self.end + ONE_MICROSECOND, _zone(timezone, self.timezone))
 
     def timespans(self) -> list[Timespan]:
         return _timespans(self.target_type, self.start, self.end, self._target_allocations)
