@@ -11,7 +11,6 @@ from libres.db.models import Allocation
 from libres.db.queries import Queries
 from libres.db.scheduler.allocations import weekdays
 from libres.db.scheduler.base import SchedulerBase
-from libres.modules import errors
 from libres.modules.dates import get_timezone, localize, to_timezone
 
 EARLIEST = datetime.min.replace(tzinfo=UTC)
@@ -38,31 +37,6 @@ class AvailabilityMixin(SchedulerBase):
             weighted += availability * allocation.quota
             quotas += allocation.quota
         return weighted / quotas if quotas else 0.0
-
-    def free_allocations_count(
-        self, master_allocation: Allocation, start: datetime, end: datetime
-    ) -> int:
-        """How many spots (master and mirrors) are free in the range."""
-        free = 1 if master_allocation.is_available(start, end) else 0
-        if master_allocation.quota == 1:
-            return free
-        for mirror in self.allocation_mirrors_by_master(master_allocation):
-            if mirror.is_available(start, end):
-                free += 1
-        return free
-
-    def reservation_targets(self, start: datetime, end: datetime) -> list[Allocation]:
-        """The spot to book in every own allocation overlapping the range."""
-        start, end = self._prepare_date(start), self._prepare_date(end)
-        targets = []
-        for allocation in self._masters_overlapping([(start, end)]):
-            if not allocation.overlaps(start, end):
-                continue
-            spot = allocation.find_spot(start, end)
-            if spot is None:
-                raise errors.AlreadyReservedError()
-            targets.append(spot)
-        return targets
 
     def _local_window(
         self, allocation: Allocation, start: datetime, end: datetime

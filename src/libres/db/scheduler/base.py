@@ -21,13 +21,16 @@ from libres.db.models import (
 )
 from libres.db.models.reserved_slot import SourceType
 from libres.db.queries import Queries
+from libres.modules import errors
 from libres.modules.dates import standardize_date
-from libres.modules.utils import flatten, pairs
+from libres.modules.rasterizer import MIN_RASTER
+from libres.modules.utils import flatten, is_valid_reservation_length, pairs
 
 if TYPE_CHECKING:
     from libres.context.core import Context
 
 DatePair = tuple[datetime, datetime]
+MIN_RESERVATION_LENGTH = timedelta(minutes=MIN_RASTER)
 MAX_DATA_BYTES = 1024 * 1024
 
 
@@ -309,6 +312,49 @@ class SchedulerBase(ContextServicesMixin):
     def allocation_dates_by_group(self, group: uuid.UUID) -> list[Any]:
         query = self.allocations_by_group(group).with_entities(Allocation._start, Allocation._end)
         return query.all()
+
+    def free_allocations_count(
+        self, master_allocation: Allocation, start: datetime, end: datetime
+    ) -> int:
+        """How many spots (master and mirrors) are free in the range."""
+        free = 1 if master_allocation.is_available(start, end) else 0
+        if master_allocation.quota == 1:
+            return free
+        for mirror in self.allocation_mirrors_by_master(master_allocation):
+            if mirror.is_available(start, end):
+                free += 1
+        return free
+
+    # --- checks shared by reservations and blockers -----------------------------
+
+    def _validate_length(self, start: datetime, end: datetime) -> None:
+        if not is_valid_reservation_length(start, end, self.timezone):
+            raise errors.ReservationTooLong()
+        # The whole duration, not only its seconds-within-a-day part: an exact
+        # midnight-to-midnight day is long enough.
+        if start > end or end - start < MIN_RESERVATION_LENGTH:
+            raise errors.ReservationTooShort()
+
+    def _each_overlap(
+        self, dates: list[DatePair], masters: list[Allocation]
+    ) -> Iterator[tuple[datetime, datetime, Allocation]]:
+        """Every (start, end, master) that overlaps, after checking each length."""
+        for start, end in dates:
+            self._validate_length(start, end)
+            for allocation in masters:
+                if allocation.overlaps(start, end):
+                    yield start, end, allocation
+
+    def _require_free_spots(self, allocation: Allocation, start: datetime, end: datetime, spots: int) -> None:
+        if allocation.find_spot(start, end) is None:
+            raise errors.AlreadyReservedError()
+        if self.free_allocations_count(allocation, start, end) < spots:
+            raise errors.AlreadyReservedError()
+
+    def _require_contained(self, allocation: Allocation, start: datetime, end: datetime) -> None:
+        # Blocking resources only need to be free; own allocations must hold the range.
+        if allocation.resource == self.resource and not allocation.contains(start, end):
+            raise errors.TimerangeTooLong()
 
     def allocation_mirrors_by_master(self, master: Allocation) -> list[Allocation]:
         return [a for a in master.siblings() if not a.is_master]

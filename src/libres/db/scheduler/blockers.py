@@ -17,27 +17,12 @@ _MICROSECOND = timedelta(microseconds=1)
 class BlockersMixin(SchedulerBase):
     """Blocking time on the master and every mirror, without approval."""
 
-    # Provided by the other mixins of the composed Scheduler.
-    def _validate_length(self, start: datetime, end: datetime) -> None:
-        raise NotImplementedError
-
-    def free_allocations_count(self, master_allocation: Allocation, start: datetime, end: datetime) -> int:
-        raise NotImplementedError
-
     def _validate_blocker(self, dates: list[DatePair]) -> list[Allocation]:
         masters = self._masters_overlapping(dates, visible=True)
-        for start, end in dates:
-            self._validate_length(start, end)
-            for allocation in masters:
-                if not allocation.overlaps(start, end):
-                    continue
-                if allocation.find_spot(start, end) is None:
-                    raise errors.AlreadyReservedError()
-                # A blocker takes every spot, waiting list or not.
-                if self.free_allocations_count(allocation, start, end) < allocation.quota:
-                    raise errors.AlreadyReservedError()
-                if allocation.resource == self.resource and not allocation.contains(start, end):
-                    raise errors.TimerangeTooLong()
+        for start, end, allocation in self._each_overlap(dates, masters):
+            # A blocker takes every spot, waiting list or not.
+            self._require_free_spots(allocation, start, end, allocation.quota)
+            self._require_contained(allocation, start, end)
         return [a for a in masters if a.resource == self.resource]
 
     def add_blocker(

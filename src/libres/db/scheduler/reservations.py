@@ -14,54 +14,43 @@ from sqlalchemy import select
 from libres.db.models import Allocation, Reservation, ReservedSlot
 from libres.db.scheduler.base import DatePair, SchedulerBase
 from libres.modules import errors, events
-from libres.modules.rasterizer import MIN_RASTER, rasterize_span
-from libres.modules.utils import is_valid_reservation_length
+from libres.modules.rasterizer import rasterize_span
 
 ONE_MICROSECOND = timedelta(microseconds=1)
-MIN_RESERVATION_LENGTH = timedelta(minutes=MIN_RASTER)
 
 
 class ReservationsMixin(SchedulerBase):
     """The two-step booking: reserve (pending), then approve (slots)."""
 
-    # Provided by the other mixins of the composed Scheduler.
-    def free_allocations_count(self, master_allocation: Allocation, start: datetime, end: datetime) -> int:
-        raise NotImplementedError
-
     def reservation_targets(self, start: datetime, end: datetime) -> list[Allocation]:
-        raise NotImplementedError
+        """The spot to book in every own allocation overlapping the range."""
+        start, end = self._prepare_date(start), self._prepare_date(end)
+        targets = []
+        for allocation in self._masters_overlapping([(start, end)]):
+            if not allocation.overlaps(start, end):
+                continue
+            spot = allocation.find_spot(start, end)
+            if spot is None:
+                raise errors.AlreadyReservedError()
+            targets.append(spot)
+        return targets
 
     # --- validation -----------------------------------------------------------
-
-    def _validate_length(self, start: datetime, end: datetime) -> None:
-        if not is_valid_reservation_length(start, end, self.timezone):
-            raise errors.ReservationTooLong()
-        # The whole duration, not only its seconds-within-a-day part: an exact
-        # midnight-to-midnight day is long enough.
-        if start > end or end - start < MIN_RESERVATION_LENGTH:
-            raise errors.ReservationTooShort()
 
     def _validate_reservation(self, dates: list[DatePair], quota: int) -> list[Allocation]:
         """Refuse what cannot be booked; return the overlapping visible masters."""
         masters = self._masters_overlapping(dates, visible=True)
-        for start, end in dates:
-            self._validate_length(start, end)
-            for allocation in masters:
-                if not allocation.overlaps(start, end):
-                    continue
-                if not allocation.approve_manually:
-                    if allocation.find_spot(start, end) is None:
-                        raise errors.AlreadyReservedError()
-                    if self.free_allocations_count(allocation, start, end) < quota:
-                        raise errors.AlreadyReservedError()
-                if allocation.resource == self.resource and not allocation.contains(start, end):
-                    raise errors.TimerangeTooLong()
-                if 0 < allocation.quota_limit < quota:
-                    raise errors.QuotaOverLimit()
-                if allocation.quota < quota:
-                    raise errors.QuotaImpossible()
-                if quota < 1:
-                    raise errors.InvalidQuota()
+        for start, end, allocation in self._each_overlap(dates, masters):
+            # The waiting list of a manual allocation is never full.
+            if not allocation.approve_manually:
+                self._require_free_spots(allocation, start, end, quota)
+            self._require_contained(allocation, start, end)
+            if 0 < allocation.quota_limit < quota:
+                raise errors.QuotaOverLimit()
+            if allocation.quota < quota:
+                raise errors.QuotaImpossible()
+            if quota < 1:
+                raise errors.InvalidQuota()
         return masters
 
     # --- reserve --------------------------------------------------------------
