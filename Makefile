@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck check concurrency clean venv
+.PHONY: demo test lint typecheck check concurrency bench bench-full clean venv
 
 venv: $(STAMP)
 
@@ -31,6 +31,13 @@ check: lint typecheck test
 
 concurrency: $(STAMP)
 	$(BIN)/python -m pytest -m concurrency $(PYTEST_ARGS)
+
+# Ours against the published libres 1.4.0 (own venv, built on first use).
+bench: $(STAMP)
+	$(BIN)/python -m bench.run --size quick
+
+bench-full: $(STAMP)
+	$(BIN)/python -m bench.run --size full --write bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,243 @@
+"""Run every workload against our checkout and the published libres 1.4.0.
+
+    python -m bench.run [--size quick|full] [--rounds N] [--only NAME ...] [--write FILE]
+
+One embedded PostgreSQL serves both. Each run gets a fresh database and a
+fresh process; the implementations alternate (ours, published, ours, ...)
+so drift of the machine hits both alike. The published libres lives in its
+own virtual environment (``$LIBRES_140_VENV``, else ``bench/.venv-libres-1.4.0``),
+built on first use. Figures are medians over the rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from libres import embedded
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PUBLISHED = 'libres==1.4.0'
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    title: str
+    unit: str  # what one operation is, for the table
+    floor: bool = False
+    sizes: tuple[str, ...] = ('quick', 'full')
+
+
+WORKLOADS = [
+    Workload('reserve_approve', 'reserve + approve + commit, 1 h at raster 15', 'bookings', floor=True),
+    Workload('quota', 'single tickets on one allocation with quota 200 (60 quick)', 'tickets'),
+    Workload('race', '8 processes racing for the same 50 slots (20 quick)', 'bookings', floor=True),
+    Workload('search_year', 'search_allocations over a year, 30 % booked (4 weeks quick)', 'calls'),
+    Workload('availability_year', 'availability over that year', 'calls'),
+    Workload('by_day_year', 'Queries.availability_by_day over that year', 'calls'),
+    Workload('bulk_allocate', 'allocate a year hourly in weekly batches (8 weeks quick)', 'allocations'),
+    Workload('existing_1k', 'reserve + approve with 1k existing reservations', 'bookings'),
+    Workload('existing_10k', 'reserve + approve with 10k existing reservations', 'bookings'),
+    Workload('existing_50k', 'reserve + approve with 50k existing reservations', 'bookings',
+             sizes=('full',)),
+]
+
+
+@dataclass
+class Runs:
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+
+    def median(self, key: str) -> float:
+        return statistics.median(float(o[key]) for o in self.outcomes)
+
+    @property
+    def rate(self) -> float:
+        return statistics.median(o['operations'] / o['seconds'] for o in self.outcomes)
+
+    @property
+    def statements_per_operation(self) -> float:
+        return statistics.median(o['statements'] / o['operations'] for o in self.outcomes)
+
+    def percentile(self, share: float) -> float | None:
+        latencies = sorted(x for o in self.outcomes for x in o['latencies'])
+        if not latencies:
+            return None
+        return latencies[min(len(latencies) - 1, int(share * len(latencies)))]
+
+
+# --- environments ----------------------------------------------------------------
+
+def published_python() -> Path:
+    venv = Path(os.environ.get('LIBRES_140_VENV') or BENCH / '.venv-libres-1.4.0')
+    python = venv / 'bin' / 'python'
+    if not (venv / '.installed').exists():
+        print(f'building the virtual environment of the published {PUBLISHED} in {venv}', file=sys.stderr)
+        subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True)
+        subprocess.run([str(python), '-m', 'pip', 'install', '--quiet', PUBLISHED, 'psycopg2-binary'],
+                       check=True)
+        (venv / '.installed').touch()
+    return python
+
+
+def fresh_database(admin: sa.Engine, name: str) -> None:
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS {name} WITH (FORCE)')
+        connection.exec_driver_sql(f'CREATE DATABASE {name}')
+
+
+def run_once(python: Path, script: Sequence[str], workload: str, dsn: str, size: str) -> dict[str, Any]:
+    completed = subprocess.run(
+        [str(python), *script, workload, '--dsn', dsn, '--size', size],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    if completed.returncode:
+        sys.stderr.write(completed.stderr)
+        raise RuntimeError(f'{workload} failed under {python}')
+    return json.loads(completed.stdout)  # type: ignore[no-any-return]
+
+
+# --- the table -------------------------------------------------------------------
+
+def _ms(value: float | None) -> str:
+    return '–' if value is None else f'{value * 1000:.1f}'
+
+
+def _rate(runs: Runs, workload: Workload) -> str:
+    rate = runs.rate
+    if workload.unit == 'calls':
+        return f'{1 / rate:.3f} s/call'
+    return f'{rate:,.1f}/s'
+
+
+def table(results: dict[str, dict[str, Runs]], size: str) -> str:
+    lines = [
+        '| workload | ours | published 1.4.0 | ratio | SQL/op ours | SQL/op published '
+        '| p50 / p95 ms ours | p50 / p95 ms published | floor (plain psycopg) | ours / floor |',
+        '|---|---|---|---|---|---|---|---|---|---|',
+    ]
+    for workload in WORKLOADS:
+        if workload.name not in results:
+            continue
+        runs = results[workload.name]
+        ours, published = runs['ours'], runs['published']
+        floor = runs.get('floor')
+        cells = [
+            workload.title,
+            _rate(ours, workload),
+            _rate(published, workload),
+            f'{ours.rate / published.rate:.1f}×',
+            f'{ours.statements_per_operation:.1f}',
+            f'{published.statements_per_operation:.1f}',
+            f'{_ms(ours.percentile(0.5))} / {_ms(ours.percentile(0.95))}',
+            f'{_ms(published.percentile(0.5))} / {_ms(published.percentile(0.95))}',
+            _rate(floor, workload) if floor else '–',
+            f'{ours.rate / floor.rate:.2f}' if floor else '–',
+        ]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def notes(results: dict[str, dict[str, Runs]]) -> str:
+    lines = []
+    if 'quota' in results:
+        for side in ('ours', 'published'):
+            runs = results['quota'][side]
+            lines.append(f'- quota: last 10 % of tickets / first 10 %, mean latency, {side}: '
+                         f'{runs.median("last_vs_first"):.2f}')
+    if 'race' in results:
+        for side in ('ours', 'published', 'floor'):
+            runs = results['race'][side]
+            lines.append(f'- race, {side}: {runs.median("conflicts"):.0f} conflicts retried, '
+                         f'{runs.median("slots_booked"):.0f} slots booked, '
+                         f'{max(o["double_bookings"] for o in runs.outcomes)} double bookings')
+    existing = [name for name in ('existing_1k', 'existing_10k', 'existing_50k') if name in results]
+    if existing:
+        rates = ', '.join(f'{name[9:]}: {results[name]["ours"].rate:.1f}/s' for name in existing)
+        lines.append(f'- ours, reserve + approve by existing reservations: {rates}')
+    return '\n'.join(lines)
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    memory = ''
+    meminfo = Path('/proc/meminfo')
+    if meminfo.exists():
+        kib = int(meminfo.read_text().split()[1])
+        memory = f', {kib / 1024 / 1024:.0f} GiB'
+    return f'{platform.system()} {platform.machine()}, {cpus} cores{memory}, Python {platform.python_version()}'
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--size', choices=['quick', 'full'], default='quick')
+    parser.add_argument('--rounds', type=int, default=None, help='runs per side (default: 1 quick, 2 full)')
+    parser.add_argument('--only', nargs='*', default=None, help='workload names')
+    parser.add_argument('--write', type=Path, default=None, help='write the report to this file')
+    args = parser.parse_args()
+    rounds = args.rounds or (1 if args.size == 'quick' else 2)
+
+    published = published_python()
+    ours = Path(sys.executable)
+    dsn = embedded.start()
+    admin = sa.create_engine(dsn.replace('/libres?', '/postgres?'), isolation_level='AUTOCOMMIT',
+                             poolclass=sa.pool.NullPool)
+    with admin.connect() as connection:
+        server_version = connection.exec_driver_sql('SHOW server_version').scalar()
+
+    def database(name: str) -> str:
+        fresh_database(admin, name)
+        return dsn.replace('/libres?', f'/{name}?')
+
+    results: dict[str, dict[str, Runs]] = {}
+    began = time.perf_counter()
+    for workload in WORKLOADS:
+        if args.only and workload.name not in args.only or args.size not in workload.sizes:
+            continue
+        runs = results[workload.name] = {'ours': Runs(), 'published': Runs()}
+        if workload.floor:
+            runs['floor'] = Runs()
+        for _ in range(rounds):
+            runs['ours'].outcomes.append(
+                run_once(ours, ['bench/workloads.py'], workload.name, database('bench_ours'), args.size))
+            published_dsn = database('bench_published').replace('+psycopg:', '+psycopg2:')
+            runs['published'].outcomes.append(
+                run_once(published, ['bench/workloads.py'], workload.name, published_dsn, args.size))
+            if workload.floor:
+                runs['floor'].outcomes.append(
+                    run_once(ours, ['-m', 'bench.floor'], workload.name, database('bench_floor'), args.size))
+        print(f'{workload.name}: ours {runs["ours"].rate:,.2f}/s, '
+              f'published {runs["published"].rate:,.2f}/s', file=sys.stderr)
+
+    report = '\n'.join([
+        f'Size: {args.size}, {rounds} run(s) per side, interleaved; medians.',
+        f'Machine: {machine()}; PostgreSQL {server_version} (embedded).',
+        f'Run took {time.perf_counter() - began:.0f} s.',
+        '',
+        table(results, args.size),
+        '',
+        notes(results),
+    ])
+    print(report)
+    if args.write:
+        args.write.write_text(
+            '# Benchmark results\n\nRegenerated by `make bench-full`; do not edit by hand.\n\n'
+            + report + '\n'
+        )
+
+
+if __name__ == '__main__':
+    main()
