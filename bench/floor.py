@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
-from bench.workloads import RACERS, SIZES, WARMUP, ZONE, result, working_hours
+from bench.workloads import RACERS, SIZES, WARMUP, ZONE, race_slots, result, working_hours
 from libres.db import migrate
 from libres.modules.dates import standardize_date
 
@@ -156,8 +156,7 @@ def _race_worker(dsn: str, slots: list[tuple[datetime, datetime]], seed: int, go
 
 def race(dsn: str, size: dict[str, int]) -> dict[str, Any]:
     create_schema(dsn)
-    slots = [(datetime(2030, 3, 1) + timedelta(hours=2 * n), datetime(2030, 3, 1) + timedelta(hours=2 * n + 1))
-             for n in range(size['race_slots'])]
+    slots = race_slots(size['race_slots'])
     with connect(dsn) as connection:
         insert_allocations(connection, slots, partly=False)
     spawn = multiprocessing.get_context('fork')

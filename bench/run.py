@@ -178,11 +178,14 @@ def machine() -> str:
     if meminfo.exists():
         kib = int(meminfo.read_text().split()[1])
         memory = f', {kib / 1024 / 1024:.0f} GiB'
-    return f'{platform.system()} {platform.machine()}, {cpus} cores{memory}, Python {platform.python_version()}'
+    python = platform.python_version()
+    return f'{platform.system()} {platform.machine()}, {cpus} cores{memory}, Python {python}'
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument('--size', choices=['quick', 'full'], default='quick')
     parser.add_argument('--rounds', type=int, default=None, help='runs per side (default: 1 quick, 2 full)')
     parser.add_argument('--only', nargs='*', default=None, help='workload names')
@@ -205,7 +208,7 @@ def main() -> None:
     results: dict[str, dict[str, Runs]] = {}
     began = time.perf_counter()
     for workload in WORKLOADS:
-        if args.only and workload.name not in args.only or args.size not in workload.sizes:
+        if (args.only and workload.name not in args.only) or args.size not in workload.sizes:
             continue
         runs = results[workload.name] = {'ours': Runs(), 'published': Runs()}
         if workload.floor:

@@ -186,6 +186,12 @@ def quota_tickets(dsn: str, size: dict[str, int]) -> dict[str, Any]:
                   last_vs_first=(sum(last) / len(last)) / (sum(first) / len(first)))
 
 
+def race_slots(count: int) -> list[tuple[datetime, datetime]]:
+    """One-hour allocations, every other hour from 1 March 2030."""
+    first = datetime(2030, 3, 1)
+    return [(first + 2 * n * HOUR, first + (2 * n + 1) * HOUR) for n in range(count)]
+
+
 def _race_worker(dsn: str, slots: list[tuple[datetime, datetime]], seed: int,
                  go: Any, results: Any) -> None:
     scheduler = new_scheduler(dsn)
@@ -214,8 +220,7 @@ def _race_worker(dsn: str, slots: list[tuple[datetime, datetime]], seed: int,
 def race(dsn: str, size: dict[str, int]) -> dict[str, Any]:
     scheduler = new_scheduler(dsn)
     scheduler.setup_database()
-    slots = [(datetime(2030, 3, 1) + timedelta(hours=2 * n), datetime(2030, 3, 1) + timedelta(hours=2 * n + 1))
-             for n in range(size['race_slots'])]
+    slots = race_slots(size['race_slots'])
     scheduler.allocate(slots)
     scheduler.commit()
     scheduler.session.get_bind().dispose()

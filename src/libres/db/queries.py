@@ -17,6 +17,8 @@ from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import Query
 
 from libres.context.core import ContextServicesMixin
+from libres.context.exposure import Exposure
+from libres.db import availability_rows
 from libres.db.models import Allocation, Reservation, ReservedSlot
 from libres.db.models.allocation import partition_flags
 from libres.modules import errors, events
@@ -85,9 +87,15 @@ class Queries(ContextServicesMixin):
         ).order_by(Allocation._start)
         return [a for a in query if self.is_allocation_exposed(a)]
 
+    def _exposes_everything(self) -> bool:
+        # Only a custom exposure needs the objects; the default shows all rows.
+        return self.is_allocation_exposed is Exposure.is_allocation_exposed
+
     def availability_by_range(
         self, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
     ) -> float:
+        if self._exposes_everything():
+            return availability_rows.mean_in_range(self.session, start, end, resources)
         return self.availability_by_allocations(self._exposed_in_range(start, end, resources))
 
     def availability_by_day(
@@ -95,6 +103,8 @@ class Queries(ContextServicesMixin):
     ) -> dict[date, tuple[float, set[uuid.UUID]]]:
         """Availability per day, keyed by the UTC date of each allocation's
         start (kept from the original, whatever the local date)."""
+        if self._exposes_everything():
+            return availability_rows.by_utc_day(self.session, start, end, resources)
         result: dict[date, tuple[float, set[uuid.UUID]]] = {}
         exposed = self._exposed_in_range(start, end, resources)
         for day, allocations in groupby(exposed, key=lambda a: a._start.date()):

@@ -3,19 +3,64 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from itertools import groupby
 from typing import Any
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import lazyload
+
+from libres.context.exposure import Exposure
 from libres.db.models import Allocation
 from libres.db.queries import Queries
 from libres.db.scheduler.allocations import weekdays
 from libres.db.scheduler.base import SchedulerBase
-from libres.modules.dates import get_timezone, localize, to_timezone
+from libres.modules.dates import get_timezone, localize
+from libres.modules.rasterizer import rasterize_span
 
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 LATEST = datetime.max.replace(tzinfo=UTC)
 CHOICES = ('yes', 'no', 'any')
+
+
+class TimeWindow:
+    """The searched time of day on each allocation's own local days.
+
+    Computed once per (first day, last day, raster) instead of per
+    allocation: a year of hourly allocations has 365 such keys, not 8,760.
+    """
+
+    def __init__(self, timezone: str, start: datetime, end: datetime) -> None:
+        self.zone = get_timezone(timezone)
+        self.start_time = start.time()
+        self.end_time = end.time()
+        self._bounds: dict[tuple[date, date], tuple[datetime, datetime]] = {}
+        self._rastered: dict[tuple[date, date, int], tuple[datetime, datetime]] = {}
+
+    def _days(self, a_start: datetime, a_end: datetime) -> tuple[date, date]:
+        return a_start.astimezone(self.zone).date(), a_end.astimezone(self.zone).date()
+
+    def bounds(self, a_start: datetime, a_end: datetime) -> tuple[datetime, datetime]:
+        """The window on the allocation's days, aware in the scheduler's zone."""
+        days = self._days(a_start, a_end)
+        found = self._bounds.get(days)
+        if found is None:
+            found = self._bounds[days] = (
+                localize(datetime.combine(days[0], self.start_time), self.zone),
+                localize(datetime.combine(days[1], self.end_time), self.zone),
+            )
+        return found
+
+    def overlaps(self, a_start: datetime, a_end: datetime, raster: int) -> bool:
+        """``Allocation.overlaps`` with the window, from plain values."""
+        days = self._days(a_start, a_end)
+        key = (*days, raster)
+        rastered = self._rastered.get(key)
+        if rastered is None:
+            s, e = self.bounds(a_start, a_end)
+            rastered = self._rastered[key] = rasterize_span(s.astimezone(UTC), e.astimezone(UTC), raster)
+        s, e = rastered
+        return bool(a_start <= s <= a_end or s <= a_start <= e)
 
 
 class AvailabilityMixin(SchedulerBase):
@@ -38,18 +83,6 @@ class AvailabilityMixin(SchedulerBase):
             quotas += allocation.quota
         return weighted / quotas if quotas else 0.0
 
-    def _local_window(
-        self, allocation: Allocation, start: datetime, end: datetime
-    ) -> tuple[datetime, datetime]:
-        """The searched time of day on the allocation's own (local) days."""
-        zone = get_timezone(self.timezone)
-        day_start = to_timezone(allocation.display_start(), zone).date()
-        day_end = to_timezone(allocation.end, zone).date()
-        return (
-            localize(datetime.combine(day_start, start.time()), zone),
-            localize(datetime.combine(day_end, end.time()), zone),
-        )
-
     def search_allocations(
         self,
         start: datetime,
@@ -70,16 +103,31 @@ class AvailabilityMixin(SchedulerBase):
             raise NotImplementedError('available_only is not supported with blocking resources')
 
         day_filter = weekdays(days) if days else None
-        candidates = self.allocations_in_range(start, end).order_by(Allocation._start)
+        window = TimeWindow(self.timezone, start, end)
+        in_range = self.allocations_in_range(start, end)
+        if self.is_allocation_exposed is Exposure.is_allocation_exposed:
+            # Nothing hidden: pick the rows in the time window from plain
+            # columns and build objects only for those.
+            columns = in_range.with_entities(
+                Allocation.id, Allocation._start, Allocation._end, Allocation._raster
+            )
+            ids = [id for id, a_start, a_end, raster in columns if window.overlaps(a_start, a_end, raster)]
+            in_range = in_range.filter(Allocation.id.in_(ids))
+        ordered = in_range.order_by(Allocation._start)
+        if not (available_only or minspots):
+            # Only the spot checks read the slots; the caller may still load them.
+            ordered = ordered.options(lazyload(Allocation.reserved_slots))
+        candidates = ordered.all()
+        grouped = self._groups_with_several(candidates)
 
         found: list[Allocation] = []
         seen_groups: set[Any] = set()
         for allocation in candidates:
             if not self.is_allocation_exposed(allocation):
                 continue
-            s, e = self._local_window(allocation, start, end)
-            if not allocation.overlaps(s, e):
+            if not window.overlaps(allocation._start, allocation._end, allocation.raster):
                 continue
+            s, e = window.bounds(allocation._start, allocation._end)
             if day_filter is not None and allocation.display_start().weekday() not in day_filter:
                 continue
             if whole_day != 'any' and allocation.whole_day != (whole_day == 'yes'):
@@ -93,7 +141,7 @@ class AvailabilityMixin(SchedulerBase):
                 availability = self.availability(allocation.start, allocation.end)
                 if minspots / allocation.quota * 100 > availability:
                     continue
-            in_group = allocation.group in seen_groups or allocation.in_group
+            in_group = allocation.group in grouped
             if in_group:
                 seen_groups.add(allocation.group)
             if groups != 'any' and in_group != (groups == 'yes'):
@@ -109,6 +157,20 @@ class AvailabilityMixin(SchedulerBase):
                 extra.is_extra_result = True  # type: ignore[attr-defined]
             found = sorted(found + extras, key=lambda a: a._start)
         return found
+
+    def _groups_with_several(self, masters: list[Allocation]) -> set[Any]:
+        """The groups among the masters' that hold more than one allocation of
+        their resource (``Allocation.in_group``), in one query."""
+        if not masters:
+            return set()
+        groups = {a.group for a in masters}
+        query = (
+            select(Allocation.group)
+            .where(Allocation.resource == self.resource, Allocation.group.in_(groups))
+            .group_by(Allocation.group)
+            .having(func.count() > 1)
+        )
+        return set(self.session.scalars(query))
 
     def reserved_slots_by_range(
         self, start: datetime, end: datetime

@@ -34,18 +34,28 @@ class SoftUUID(uuid.UUID):
         return hash(self.int)
 
 
+def soft(value: uuid.UUID) -> SoftUUID:
+    """Wrap a UUID without parsing it again: this runs for every loaded row."""
+    wrapped = object.__new__(SoftUUID)
+    object.__setattr__(wrapped, 'int', value.int)
+    object.__setattr__(wrapped, 'is_safe', value.is_safe)
+    return wrapped
+
+
 class UUID(TypeDecorator[uuid.UUID]):
     """PostgreSQL ``uuid`` that returns :class:`SoftUUID` instances."""
 
-    impl = PG_UUID(as_uuid=False)
+    impl = PG_UUID(as_uuid=True)
     cache_ok = True
 
-    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        if value is None:
-            return None
-        return str(value)
+    def process_bind_param(self, value: Any, dialect: Dialect) -> uuid.UUID | None:
+        if value is None or isinstance(value, uuid.UUID):
+            return value
+        return uuid.UUID(str(value))
 
     def process_result_value(self, value: Any, dialect: Dialect) -> SoftUUID | None:
         if value is None:
             return None
+        if isinstance(value, uuid.UUID):
+            return soft(value)
         return SoftUUID(str(value))

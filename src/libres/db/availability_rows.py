@@ -1,0 +1,110 @@
+"""Availability of many allocations from one aggregate query, without ORM objects.
+
+A calendar over a year has thousands of allocations; loading each as an
+object with its slots costs far more than the arithmetic. Here the database
+counts the slots, computes each row's free share and sums them, returning
+one row per range (or per day). The arithmetic is the one of
+``Allocation.availability`` and ``Queries.availability_by_allocations`` in
+float8: the same operations in the same order, so the same floats.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Float, Integer, Select, and_, case, cast, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.orm import Session
+
+from libres.db.models import Allocation, ReservedSlot
+from libres.db.models.types.uuid_type import soft
+
+ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+def _float(value: Any) -> Any:
+    return cast(value, Float)
+
+
+def _per_row(start: datetime, end: datetime, resources: Iterable[uuid.UUID]) -> Any:
+    """Each allocation row overlapping [start, end] with its availability."""
+    blocked = func.count(ReservedSlot.start).filter(ReservedSlot.source_type == 'blocker')
+    reserved = func.count(ReservedSlot.start) - blocked
+    seconds = func.extract('epoch', Allocation._end - Allocation._start + ONE_MICROSECOND)
+    # Allocation.count_slots() without arguments.
+    total = case(
+        (Allocation.partly_available, cast(func.floor(seconds / (Allocation._raster * 60)), Integer)),
+        else_=1,
+    )
+    hundred = _float(literal(100.0))
+    # Allocation._percentage, step by step.
+    availability = case(
+        (total == blocked, _float(literal(0.0))),
+        (total - blocked == reserved, _float(literal(0.0))),
+        (reserved == 0, hundred),
+        else_=hundred - hundred * _float(reserved) / _float(total - blocked),
+    )
+    return (
+        select(
+            Allocation._start.label('start'),
+            Allocation.id.label('id'),
+            Allocation.mirror_of.label('mirror_of'),
+            (Allocation.resource == Allocation.mirror_of).label('is_master'),
+            Allocation.quota.label('quota'),
+            availability.label('availability'),
+        )
+        .outerjoin(ReservedSlot, ReservedSlot.allocation_id == Allocation.id)
+        .where(
+            Allocation.mirror_of.in_(list(resources)),
+            or_(
+                and_(Allocation._start <= start, start <= Allocation._end),
+                and_(start <= Allocation._start, Allocation._start <= end),
+            ),
+        )
+        .group_by(Allocation.id)
+        .subquery()
+    )
+
+
+def _sums(rows: Any) -> list[Any]:
+    return [
+        # Summed in the order of the objects' path, so the float is the same.
+        func.sum(aggregate_order_by(rows.c.availability, rows.c.start, rows.c.id)),
+        func.count(),
+        func.coalesce(func.sum(rows.c.quota).filter(rows.c.is_master), 0),
+    ]
+
+
+def _mean(total: float | None, count: int, expected: int) -> float:
+    """Mean over all spots; mirrors never written count as completely free."""
+    if not expected:
+        return 0
+    return (float(total or 0.0) + 100.0 * (expected - count)) / expected
+
+
+def mean_in_range(
+    session: Session, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
+) -> float:
+    rows = _per_row(start, end, resources)
+    total, count, expected = session.execute(select(*_sums(rows))).one()
+    return _mean(total, count, expected)
+
+
+def by_utc_day(
+    session: Session, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
+) -> dict[date, tuple[float, set[uuid.UUID]]]:
+    """Per UTC date of the allocations' starts: mean availability and resources."""
+    rows = _per_row(start, end, resources)
+    day = func.date(rows.c.start)
+    query: Select[Any] = (
+        select(day, *_sums(rows), func.array_agg(rows.c.mirror_of.distinct()))
+        .group_by(day)
+        .order_by(day)
+    )
+    return {
+        row_day: (_mean(total, count, expected), {soft(uuid.UUID(str(m))) for m in mirrors})
+        for row_day, total, count, expected, mirrors in session.execute(query)
+    }
