@@ -146,7 +146,7 @@ class ContextServicesMixin:
     def clear_cache(self) -> None:
         """Forget cached services (after changing the context)."""
         for name in ('is_allocation_exposed', 'generate_uuid', 'validate_email',
-                     'blocking_resources'):
+                     'blocking_resources', '_resource_of_name'):
             self.__dict__.pop(name, None)
         queries = self.__dict__.get('queries')
         if isinstance(queries, ContextServicesMixin):

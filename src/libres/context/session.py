@@ -47,6 +47,9 @@ class SessionProvider(StoppableService):
         }
         options.update(engine_config or {})
         self.engine: Engine = create_engine(_url(dsn), **options)
+        # The slots of a booking go in one multi-row INSERT, not one per row
+        # (psycopg2's dialect does this already; psycopg 3's does not).
+        self.engine.dialect.use_insertmanyvalues_wo_returning = True
         factory: sessionmaker[Session] = sessionmaker(bind=self.engine, **(session_config or {}))
         self.session: scoped_session[Session] = scoped_session(factory)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Iterator
-from datetime import datetime, time, timedelta
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, Self
+from datetime import UTC, datetime, time, timedelta
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
-from sqlalchemy import exists, select
-from sqlalchemy.orm import Query
+from sqlalchemy import Select, and_, bindparam, exists, func, or_, select
+from sqlalchemy.orm import Query, aliased, joinedload, lazyload
 
 from libres.context.core import ContextServicesMixin
 from libres.db.models import (
@@ -20,6 +20,7 @@ from libres.db.models import (
     ReservedSlot,
 )
 from libres.db.models.reserved_slot import SourceType
+from libres.db.models.types.utcdatetime import UTCDateTime
 from libres.db.queries import Queries
 from libres.modules import errors
 from libres.modules.dates import standardize_date
@@ -32,6 +33,59 @@ if TYPE_CHECKING:
 DatePair = tuple[datetime, datetime]
 MIN_RESERVATION_LENGTH = timedelta(minutes=MIN_RASTER)
 MAX_DATA_BYTES = 1024 * 1024
+
+
+class MasterView(NamedTuple):
+    """A master allocation with what the booking checks need of it."""
+
+    allocation: Allocation
+    in_group: bool
+    taken: set[datetime]  # starts of the master's own slots (not its mirrors')
+
+
+def as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@lru_cache(maxsize=64)
+def _masters_statement(pairs: int, next_reservation_id: bool = False) -> Select[Any]:
+    """Masters of the given resources overlapping ``pairs`` date ranges, with
+    their group size and the starts of their own slots; optionally also the
+    next reservation id, so a new reservation needs no round trip of its own.
+
+    Built once per shape: composing the expression costs more than running it.
+    """
+    member = aliased(Allocation)
+    group_size = select(func.count()).where(
+        member.resource == Allocation.resource, member.group == Allocation.group
+    ).scalar_subquery()
+    taken = select(func.array_agg(ReservedSlot.start)).where(
+        ReservedSlot.allocation_id == Allocation.id
+    ).scalar_subquery()
+    ranges = []
+    for index in range(pairs):
+        start = bindparam(f'start_{index}', type_=UTCDateTime())
+        end = bindparam(f'end_{index}', type_=UTCDateTime())
+        ranges.append(or_(
+            and_(Allocation._start <= start, start <= Allocation._end),
+            and_(start <= Allocation._start, Allocation._start <= end),
+        ))
+    columns: list[Any] = [Allocation, group_size, taken]
+    if next_reservation_id:
+        # Uncorrelated: evaluated once per statement, not once per row.
+        columns.append(
+            select(func.nextval(func.pg_get_serial_sequence('reservations', 'id'))).scalar_subquery()
+        )
+    return (
+        select(*columns)
+        .where(
+            Allocation.mirror_of.in_(bindparam('resources', expanding=True)),
+            Allocation.resource == Allocation.mirror_of,
+            or_(*ranges),
+        )
+        .options(lazyload(Allocation.reserved_slots))
+        .order_by(Allocation._start)
+    )
 
 
 class SchedulerBase(ContextServicesMixin):
@@ -71,7 +125,11 @@ class SchedulerBase(ContextServicesMixin):
     @property
     def resource(self) -> uuid.UUID:
         """The resource UUID, derived from the context and scheduler names."""
-        return self.generate_uuid(self.name)
+        # Remembered per name: it is read several times in every booking.
+        cached = self.__dict__.get('_resource_of_name')
+        if cached is None or cached[0] != self.name:
+            cached = self.__dict__['_resource_of_name'] = (self.name, self.generate_uuid(self.name))
+        return cached[1]
 
     @cached_property
     def blocking_resources(self) -> frozenset[uuid.UUID]:
@@ -189,8 +247,18 @@ class SchedulerBase(ContextServicesMixin):
                 start=slot_start, end=slot_end, resource=spot.resource,
                 reservation_token=token, source_type=source_type, source_id=source_id,
             )
-            # In the collection, so later checks of the same call see it.
-            spot.reserved_slots.append(slot)
+            if 'reserved_slots' in spot.__dict__:
+                # In the loaded collection, so later checks of the same call see it.
+                spot.reserved_slots.append(slot)
+            elif spot.id is not None:
+                # By id: the allocation stays untouched and its unloaded
+                # collection unloaded (it reads the slot when next loaded).
+                slot.allocation_id = spot.id
+                self.session.add(slot)
+            else:
+                # Queued on the unloaded collection without loading it.
+                slot.allocation = spot
+                self.session.add(slot)
             slots.append(slot)
         return slots
 
@@ -294,17 +362,58 @@ class SchedulerBase(ContextServicesMixin):
             query = query.filter(Allocation.resource == Allocation.mirror_of)
         return query
 
+    def _masters_query(self, dates: list[DatePair], visible: bool, with_slots: bool = True) -> Query[Allocation]:
+        base = self.visible_allocations() if visible else self.managed_allocations()
+        # The slots come in the same statement (or not at all): every caller checks them.
+        loader = joinedload if with_slots else lazyload
+        return self.queries.overlapping_allocations(base, dates).filter(
+            Allocation.resource == Allocation.mirror_of
+        ).options(loader(Allocation.reserved_slots)).order_by(Allocation._start)
+
     def _masters_overlapping(
         self, dates: list[DatePair], visible: bool = False
     ) -> list[Allocation]:
-        """Master allocations overlapping any of the ranges, in one query."""
+        """Master allocations overlapping any of the ranges, with their slots,
+        in one query."""
         if not dates:
             return []
-        base = self.visible_allocations() if visible else self.managed_allocations()
-        query = self.queries.overlapping_allocations(base, dates)
-        return query.filter(Allocation.resource == Allocation.mirror_of).order_by(
-            Allocation._start
-        ).all()
+        return self._masters_query(dates, visible).all()
+
+    def _masters_with_taken(
+        self, dates: list[DatePair], visible: bool = False
+    ) -> list[MasterView]:
+        """The overlapping masters, each with ``in_group`` and the starts of its
+        own slots, in one query and without loading slot objects."""
+        return self._masters_with_taken_and_id(dates, visible)[0]
+
+    def _masters_with_taken_and_id(
+        self, dates: list[DatePair], visible: bool = False, next_reservation_id: bool = False
+    ) -> tuple[list[MasterView], int | None]:
+        """``_masters_with_taken``, and a fresh reservation id if asked for."""
+        if not dates:
+            return [], None
+        params: dict[str, Any] = {
+            'resources': self._visible_resources() if visible else [self.resource]
+        }
+        for index, (start, end) in enumerate(dates):
+            params[f'start_{index}'] = start
+            params[f'end_{index}'] = end
+        rows: Any = self.session.execute(_masters_statement(len(dates), next_reservation_id), params)
+        views = []
+        next_id = None
+        for allocation, size, starts, *extra in rows:
+            views.append(MasterView(allocation, size > 1, {as_utc(start) for start in starts or ()}))
+            next_id = extra[0] if extra else None
+        return views, next_id
+
+    def _master_spot(self, view: MasterView, start: datetime, end: datetime) -> Allocation | None:
+        """``Allocation.find_spot`` of a master, its own slots read from the view."""
+        master = view.allocation
+        if not any(slot_start in view.taken for slot_start, _ in master.all_slots(start, end)):
+            return master
+        if master.quota == 1:
+            return None
+        return master.find_spot(start, end)
 
     def allocation_by_date(self, start: datetime, end: datetime) -> Allocation:
         return self.allocations_in_range(start, end).one()

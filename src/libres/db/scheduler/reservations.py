@@ -9,14 +9,20 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from libres.db.models import Allocation, Reservation, ReservedSlot
-from libres.db.scheduler.base import DatePair, SchedulerBase
+from libres.db.scheduler.base import DatePair, MasterView, SchedulerBase
 from libres.modules import errors, events
 from libres.modules.rasterizer import rasterize_span
 
 ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+# ``reservations_by_token`` built once: it runs in every approval.
+_BY_TOKEN = select(Reservation).where(
+    Reservation.resource == bindparam('resource'), Reservation.token == bindparam('token')
+)
 
 
 class ReservationsMixin(SchedulerBase):
@@ -37,13 +43,19 @@ class ReservationsMixin(SchedulerBase):
 
     # --- validation -----------------------------------------------------------
 
-    def _validate_reservation(self, dates: list[DatePair], quota: int) -> list[Allocation]:
+    def _validate_reservation(self, dates: list[DatePair], quota: int) -> list[MasterView]:
         """Refuse what cannot be booked; return the overlapping visible masters."""
-        masters = self._masters_overlapping(dates, visible=True)
-        for start, end, allocation in self._each_overlap(dates, masters):
+        views = self._masters_with_taken(dates, visible=True)
+        by_allocation = {id(view.allocation): view for view in views}
+        for start, end, allocation in self._each_overlap(dates, [v.allocation for v in views]):
             # The waiting list of a manual allocation is never full.
             if not allocation.approve_manually:
-                self._require_free_spots(allocation, start, end, quota)
+                if allocation.quota == 1:
+                    # One spot: free, and only one asked for (as _require_free_spots).
+                    if self._master_spot(by_allocation[id(allocation)], start, end) is None or quota > 1:
+                        raise errors.AlreadyReservedError()
+                else:
+                    self._require_free_spots(allocation, start, end, quota)
             self._require_contained(allocation, start, end)
             if 0 < allocation.quota_limit < quota:
                 raise errors.QuotaOverLimit()
@@ -51,7 +63,7 @@ class ReservationsMixin(SchedulerBase):
                 raise errors.QuotaImpossible()
             if quota < 1:
                 raise errors.InvalidQuota()
-        return masters
+        return views
 
     # --- reserve --------------------------------------------------------------
 
@@ -118,12 +130,12 @@ class ReservationsMixin(SchedulerBase):
             rows.append(new_row(target=group, target_type='group'))
         else:
             handled_groups: set[uuid.UUID] = set()
-            masters = [a for a in visible if a.resource == self.resource]
+            masters = [(v.allocation, v.in_group) for v in visible if v.allocation.resource == self.resource]
             for start, end in prepared:
-                for allocation in masters:
+                for allocation, in_group in masters:
                     if allocation.group in handled_groups or not allocation.overlaps(start, end):
                         continue
-                    if allocation.in_group:
+                    if in_group:
                         # A date of one member reserves the whole group, once.
                         handled_groups.add(allocation.group)
                         rows.append(new_row(target=allocation.group, target_type='group'))
@@ -170,10 +182,12 @@ class ReservationsMixin(SchedulerBase):
 
     def approve_reservations(self, token: uuid.UUID) -> list[ReservedSlot]:
         """Write the slots of the token's pending reservations."""
-        rows = self.reservations_by_token(token).all()
+        rows = self._reservations_to_approve(token)
         pending = [row for row in rows if row.status == 'pending']
         slots: list[ReservedSlot] = []
-        if pending:
+        if len(pending) == 1 and self._is_single_spot(pending[0]):
+            slots = self._approve_single(pending[0])
+        elif pending:
             with self._savepoint():
                 for row in pending:
                     try:
@@ -182,6 +196,67 @@ class ReservationsMixin(SchedulerBase):
                         error.reservation = row
                         raise
         events.on_reservations_approved(self.context, pending)
+        return slots
+
+    def _reservations_to_approve(self, token: uuid.UUID) -> list[Reservation]:
+        """The token's rows, stored or still unsaved in this session.
+
+        Unsaved rows of the token are not flushed here, so that approving
+        them inserts them approved instead of inserting and then updating.
+        Anything else pending is flushed first: the checks must see it.
+        """
+        unsaved = [
+            row for row in self.session.new
+            if isinstance(row, Reservation) and row.token == token and row.resource == self.resource
+        ]
+        if len(self.session.new) > len(unsaved) or self.session.dirty or self.session.deleted:
+            self.session.flush()
+        with self.session.no_autoflush:
+            stored = list(self.session.scalars(
+                _BY_TOKEN, {'resource': self.resource, 'token': token}
+            ))
+        return stored + [row for row in unsaved if row not in stored]
+
+    def _is_single_spot(self, row: Reservation) -> bool:
+        """One allocation, one spot, no blocking resources: no savepoint needed."""
+        return row.target_type == 'allocation' and row.quota == 1 and not self.blocking_resources
+
+    def _approve_single(self, row: Reservation) -> list[ReservedSlot]:
+        """Approve one reservation of one spot: check first, then write.
+
+        Nothing is written before every check has passed, so a refusal leaves
+        the session as it was without the cost of a savepoint.
+        """
+        assert row.start is not None and row.end is not None
+        try:
+            targets = []
+            with self.session.no_autoflush:
+                views, next_id = self._masters_with_taken_and_id(
+                    [(row.start, row.end)], next_reservation_id=row.id is None
+                )
+                for view in views:
+                    if not view.allocation.overlaps(row.start, row.end):
+                        continue
+                    spot = self._master_spot(view, row.start, row.end)
+                    if spot is None:
+                        raise errors.AlreadyReservedError()
+                    targets.append(spot)
+            if not targets:
+                raise errors.NotReservableError()
+        except errors.LibresError as error:
+            error.reservation = row
+            raise
+        row.status = 'approved'
+        if row.id is None:
+            # An unsaved row is inserted approved, with the id taken above,
+            # in the same flush as its slots.
+            if next_id is None:
+                self.session.flush()
+            else:
+                row.id = next_id
+        slots: list[ReservedSlot] = []
+        for spot in targets:
+            slots.extend(self._take_slots(spot, row.start, row.end, row.token, 'reservation', row.id))
         return slots
 
     def _reservation_dates(self, row: Reservation) -> list[DatePair]:
