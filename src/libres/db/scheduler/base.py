@@ -362,13 +362,12 @@ class SchedulerBase(ContextServicesMixin):
             query = query.filter(Allocation.resource == Allocation.mirror_of)
         return query
 
-    def _masters_query(self, dates: list[DatePair], visible: bool, with_slots: bool = True) -> Query[Allocation]:
+    def _masters_query(self, dates: list[DatePair], visible: bool) -> Query[Allocation]:
         base = self.visible_allocations() if visible else self.managed_allocations()
-        # The slots come in the same statement (or not at all): every caller checks them.
-        loader = joinedload if with_slots else lazyload
+        # The slots come in the same statement: every caller checks them.
         return self.queries.overlapping_allocations(base, dates).filter(
             Allocation.resource == Allocation.mirror_of
-        ).options(loader(Allocation.reserved_slots)).order_by(Allocation._start)
+        ).options(joinedload(Allocation.reserved_slots)).order_by(Allocation._start)
 
     def _masters_overlapping(
         self, dates: list[DatePair], visible: bool = False
