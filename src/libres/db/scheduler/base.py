@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
-from sqlalchemy import Select, and_, bindparam, exists, func, or_, select
+from sqlalchemy import Integer, Select, and_, bindparam, column, exists, func, or_, select, text
 from sqlalchemy.orm import Query, aliased, joinedload, lazyload
 
 from libres.context.core import ContextServicesMixin
@@ -21,11 +21,12 @@ from libres.db.models import (
 )
 from libres.db.models.reserved_slot import SourceType
 from libres.db.models.types.utcdatetime import UTCDateTime
+from libres.db.models.types.uuid_type import UUID as UUIDType
 from libres.db.queries import Queries
 from libres.modules import errors
 from libres.modules.dates import standardize_date
 from libres.modules.rasterizer import MIN_RASTER
-from libres.modules.utils import flatten, is_valid_reservation_length, pairs
+from libres.modules.utils import flatten, generate_uuids, is_valid_reservation_length, pairs
 
 if TYPE_CHECKING:
     from libres.context.core import Context
@@ -86,6 +87,39 @@ def _masters_statement(pairs: int, next_reservation_id: bool = False) -> Select[
         .options(lazyload(Allocation.reserved_slots))
         .order_by(Allocation._start)
     )
+
+
+class SpotUsage(NamedTuple):
+    free: int
+    resource: uuid.UUID | None  # the first free spot
+    row_id: int | None  # its allocation row, if written
+
+
+def naive_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+@lru_cache(maxsize=256)
+def _spot_resources(master: uuid.UUID, quota: int) -> tuple[uuid.UUID, ...]:
+    return (master, *generate_uuids(master, quota))
+
+
+# Per spot, in order: taken if any of its slots starts in [first, last].
+_SPOT_USAGE = text("""
+SELECT count(*) FILTER (WHERE NOT spot.taken),
+       (array_agg(spot.resource ORDER BY spot.n) FILTER (WHERE NOT spot.taken))[1],
+       (array_agg(spot.id ORDER BY spot.n) FILTER (WHERE NOT spot.taken))[1]
+FROM (
+    SELECT candidate.resource, candidate.n, a.id, EXISTS (
+        SELECT 1 FROM reserved_slots r
+        WHERE r.resource = candidate.resource AND r.start BETWEEN :first AND :last
+    ) AS taken
+    FROM unnest(CAST(:spots AS uuid[])) WITH ORDINALITY AS candidate(resource, n)
+    LEFT JOIN allocations a ON a.resource = candidate.resource AND a._start = :start
+) AS spot
+""").columns(
+    column('free', Integer), column('resource', UUIDType()), column('row_id', Integer)
+)
 
 
 class SchedulerBase(ContextServicesMixin):
@@ -412,7 +446,36 @@ class SchedulerBase(ContextServicesMixin):
             return master
         if master.quota == 1:
             return None
-        return master.find_spot(start, end)
+        return self._first_free_spot(master, start, end)[1]
+
+    def _spot_usage(self, master: Allocation, start: datetime, end: datetime) -> SpotUsage:
+        """How many spots of a master (itself and its mirrors) are free in the
+        range, and which is the first, in one query: the cost stays the same
+        whether one mirror is written or two hundred."""
+        slot_starts = [slot_start for slot_start, _ in master.all_slots(start, end)]
+        free, resource, row_id = self.session.execute(_SPOT_USAGE, {
+            'spots': [str(key) for key in _spot_resources(master.resource, master.quota)],
+            'first': naive_utc(min(slot_starts)),
+            'last': naive_utc(max(slot_starts)),
+            'start': naive_utc(master._start),
+        }).one()
+        return SpotUsage(free, resource, row_id)
+
+    def _first_free_spot(
+        self, master: Allocation, start: datetime, end: datetime
+    ) -> tuple[int, Allocation | None]:
+        """The free spot count and the first free spot (an unwritten mirror as
+        a new row, not yet added)."""
+        usage = self._spot_usage(master, start, end)
+        if not usage.free or usage.resource is None:
+            return 0, None
+        if usage.resource == master.resource:
+            return usage.free, master
+        if usage.row_id is not None:
+            return usage.free, self.session.get(Allocation, usage.row_id)
+        mirror = master.copy()
+        mirror.resource = usage.resource
+        return usage.free, mirror
 
     def allocation_by_date(self, start: datetime, end: datetime) -> Allocation:
         return self.allocations_in_range(start, end).one()

@@ -55,7 +55,8 @@ class ReservationsMixin(SchedulerBase):
                     if self._master_spot(by_allocation[id(allocation)], start, end) is None or quota > 1:
                         raise errors.AlreadyReservedError()
                 else:
-                    self._require_free_spots(allocation, start, end, quota)
+                    if self._spot_usage(allocation, start, end).free < max(quota, 1):
+                        raise errors.AlreadyReservedError()
             self._require_contained(allocation, start, end)
             if 0 < allocation.quota_limit < quota:
                 raise errors.QuotaOverLimit()

@@ -1,0 +1,85 @@
+"""How many statements a booking costs: fixed, whatever the data around it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from libres.db.scheduler import Scheduler
+from libres.modules import errors
+
+
+@contextmanager
+def counted(scheduler: Scheduler) -> Iterator[list[str]]:
+    """Every statement the scheduler's engine sends, COMMIT included."""
+    engine = scheduler.session.get_bind().engine
+    sent: list[str] = []
+
+    def statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+        sent.append(sql.split()[0])
+
+    def commit(conn: Any) -> None:
+        sent.append('COMMIT')
+
+    event.listen(engine, 'before_cursor_execute', statement)
+    event.listen(engine, 'commit', commit)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, 'before_cursor_execute', statement)
+        event.remove(engine, 'commit', commit)
+
+
+def book(scheduler: Scheduler, start: datetime, end: datetime) -> list[str]:
+    with counted(scheduler) as sent:
+        token = scheduler.reserve('guest@example.org', (start, end))
+        scheduler.approve_reservations(token)
+        scheduler.commit()
+    return sent
+
+
+def test_reserve_approve_commit_takes_six_statements(scheduler: Scheduler) -> None:
+    day = datetime(2030, 5, 1)
+    scheduler.allocate((day.replace(hour=8), day.replace(hour=18)), partly_available=True, raster=15)
+    scheduler.commit()
+    counts = [len(book(scheduler, day.replace(hour=h), day.replace(hour=h + 1))) for h in range(8, 18)]
+    # Masters with slot starts; reservations of the token; masters with a new
+    # id; INSERT reservation; INSERT slots (one multi-row statement); COMMIT.
+    assert counts == [6] * 10
+    assert len(scheduler.managed_reserved_slots().all()) == 40
+
+
+def test_quota_tickets_cost_the_same_for_the_last_mirror_as_for_the_first(scheduler: Scheduler) -> None:
+    start, end = datetime(2030, 6, 1, 19), datetime(2030, 6, 1, 22)
+    scheduler.allocate((start, end), quota=60)
+    scheduler.commit()
+    counts = [len(book(scheduler, start, end)) for _ in range(60)]
+    # The first ticket takes the master; every later one writes a new mirror
+    # and costs the same, however many mirrors exist.
+    assert len(set(counts[1:])) == 1, counts
+    assert counts[1] <= 9
+    assert scheduler.free_allocations_count(scheduler.allocation_by_date(start, end), start, end) == 0
+    assert len(scheduler.managed_reserved_slots().all()) == 60
+
+
+def test_a_full_quota_refuses_the_next_ticket_without_writing(scheduler: Scheduler) -> None:
+    start, end = datetime(2030, 6, 1, 19), datetime(2030, 6, 1, 22)
+    scheduler.allocate((start, end), quota=3)
+    for _ in range(3):
+        scheduler.approve_reservations(scheduler.reserve('a@example.org', (start, end)))
+    scheduler.commit()
+    with pytest.raises(errors.AlreadyReservedError):
+        scheduler.reserve('late@example.org', (start, end))
+    scheduler.rollback()
+    # Two tickets at once need two free spots.
+    scheduler.remove_reservation(scheduler.managed_reservations().first().token)
+    scheduler.commit()
+    with pytest.raises(errors.AlreadyReservedError):
+        scheduler.reserve('pair@example.org', (start, end), quota=2)
+    scheduler.rollback()
+    assert scheduler.managed_reservations().count() == 2
