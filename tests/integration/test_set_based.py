@@ -103,3 +103,25 @@ def test_search_marks_groups_as_the_object_path_does(scheduler: Scheduler) -> No
     alone = scheduler.search_allocations(at(0), at(23, day=2), groups='no')
     assert [a.id for a in alone] == [single.id]
     assert all(a.in_group for a in found) and not single.in_group
+
+
+def test_batch_allocate_matches_the_object_path(scheduler: Scheduler) -> None:
+    """Without data the batch goes in as arrays; with data through the ORM:
+    the rows, the order returned and the objects must be the same."""
+    days = [5, 3, 9, 1]  # not sorted: the result keeps the given order
+    plain = scheduler.allocate([(at(8, day=d), at(9, day=d)) for d in days], quota=2, raster=15)
+    with_data = scheduler.allocate([(at(10, day=d), at(11, day=d)) for d in days], quota=2, raster=15,
+                                   data={'kind': 'lesson'})
+    scheduler.commit()
+    assert [a.display_start().day for a in plain] == days
+    assert [a.display_start().day for a in with_data] == days
+    columns = ['resource', 'mirror_of', 'type', 'quota', 'quota_limit', 'partly_available',
+               'approve_manually', 'timezone', '_raster']
+    for a, b in zip(plain, with_data, strict=True):
+        assert [getattr(a, c) for c in columns] == [getattr(b, c) for c in columns]
+        assert a._end - a._start == b._end - b._start == timedelta(hours=1) - timedelta(microseconds=1)
+        assert a.id is not None and a.is_master and a.data == {} and b.data == {'kind': 'lesson'}
+        assert a.created is not None
+    assert len({a.group for a in plain}) == 4
+    grouped = scheduler.allocate([(at(12, day=d), at(13, day=d)) for d in days], grouped=True)
+    assert len({a.group for a in grouped}) == 1 and grouped[0].in_group
