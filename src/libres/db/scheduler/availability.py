@@ -7,7 +7,9 @@ from datetime import UTC, date, datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.orm import lazyload
 
 from libres.context.exposure import Exposure
@@ -21,6 +23,11 @@ from libres.modules.rasterizer import rasterize_span
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 LATEST = datetime.max.replace(tzinfo=UTC)
 CHOICES = ('yes', 'no', 'any')
+
+
+def array_of(values: list[Any], item_type: Any) -> Any:
+    """One array parameter instead of an IN list of thousands of parameters."""
+    return bindparam('values', values, type_=ARRAY(item_type))
 
 
 class TimeWindow:
@@ -111,8 +118,10 @@ class AvailabilityMixin(SchedulerBase):
             columns = in_range.with_entities(
                 Allocation.id, Allocation._start, Allocation._end, Allocation._raster
             )
-            ids = [id for id, a_start, a_end, raster in columns if window.overlaps(a_start, a_end, raster)]
-            in_range = in_range.filter(Allocation.id.in_(ids))
+            rows = columns.all()
+            ids = [id for id, a_start, a_end, raster in rows if window.overlaps(a_start, a_end, raster)]
+            if len(ids) < len(rows):
+                in_range = in_range.filter(Allocation.id == any_(array_of(ids, Integer)))
         ordered = in_range.order_by(Allocation._start)
         if not (available_only or minspots):
             # Only the spot checks read the slots; the caller may still load them.
@@ -163,10 +172,11 @@ class AvailabilityMixin(SchedulerBase):
         their resource (``Allocation.in_group``), in one query."""
         if not masters:
             return set()
-        groups = {a.group for a in masters}
+        groups = list({a.group for a in masters})
         query = (
             select(Allocation.group)
-            .where(Allocation.resource == self.resource, Allocation.group.in_(groups))
+            .where(Allocation.resource == self.resource,
+                   Allocation.group == any_(array_of(groups, PG_UUID(as_uuid=True))))
             .group_by(Allocation.group)
             .having(func.count() > 1)
         )
