@@ -125,3 +125,15 @@ def test_batch_allocate_matches_the_object_path(scheduler: Scheduler) -> None:
     assert len({a.group for a in plain}) == 4
     grouped = scheduler.allocate([(at(12, day=d), at(13, day=d)) for d in days], grouped=True)
     assert len({a.group for a in grouped}) == 1 and grouped[0].in_group
+
+
+def test_batch_allocated_rows_load_their_slots_after_a_commit(scheduler: Scheduler) -> None:
+    [master] = scheduler.allocate((at(8), at(9)), quota=2)
+    assert master.reserved_slots == []  # known empty, no query needed
+    scheduler.commit()
+    for _ in range(2):
+        scheduler.approve_reservations(scheduler.reserve('a@example.org', (at(8), at(9))))
+        scheduler.commit()
+    assert len(master.reserved_slots) == 1
+    assert master.quota_left == 0
+    assert scheduler.allocation_by_id(master.id).quota_left == 0

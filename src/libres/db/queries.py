@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from itertools import groupby
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, literal, literal_column, or_, select
 from sqlalchemy.orm import Query
 
 from libres.context.core import ContextServicesMixin
@@ -21,6 +21,7 @@ from libres.context.exposure import Exposure
 from libres.db import availability_rows
 from libres.db.models import Allocation, Reservation, ReservedSlot
 from libres.db.models.allocation import partition_flags
+from libres.db.models.types.utcdatetime import UTCDateTime
 from libres.modules import errors, events
 from libres.modules.dates import utcnow
 from libres.modules.rasterizer import MIN_RASTER, iterate_span, rasterize_span
@@ -38,6 +39,25 @@ def _overlaps(start: datetime, end: datetime) -> Any:
         and_(Allocation._start <= start, start <= Allocation._end),
         and_(start <= Allocation._start, Allocation._start <= end),
     )
+
+
+def overlap_hint(start: Any, end: Any) -> Any:
+    """A condition implied by ``_overlaps(start, end)`` that the GiST index of
+    the ``allocations_no_overlap`` constraint answers, given the resource too.
+
+    Alone, the two OR-ed conditions leave the planner a scan of every
+    allocation of the resource; with this, it reads only the overlapping
+    ones. ``least``/``greatest`` keep a reversed range from raising.
+    """
+    start, end = _timestamp(start), _timestamp(end)
+    closed: Any = literal_column("'[]'")
+    return func.tsrange(Allocation._start, Allocation._end, closed).op('&&')(
+        func.tsrange(func.least(start, end), func.greatest(start, end), closed)
+    )
+
+
+def _timestamp(value: Any) -> Any:
+    return value if isinstance(value, ColumnElement) else literal(value, UTCDateTime())
 
 
 class Queries(ContextServicesMixin):

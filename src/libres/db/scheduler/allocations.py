@@ -10,9 +10,11 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, not_, select, text
 from sqlalchemy.orm import lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from libres.context.core import missing
 from libres.db.models import Allocation, Reservation, ReservationBlocker, ReservedSlot
+from libres.db.queries import overlap_hint
 from libres.db.scheduler.base import DatePair, SchedulerBase, naive_utc
 from libres.modules import errors, events
 from libres.modules.dates import align_date_to_day, utcnow
@@ -58,7 +60,9 @@ class AllocationsMixin(SchedulerBase):
         first = min(start for start, _ in spans)
         last = max(end for _, end in spans)
         return self.queries.allocations_in_range(self.managed_allocations(), first, last).filter(
-            Allocation.resource == Allocation.mirror_of
+            Allocation.resource == self.resource,
+            Allocation.resource == Allocation.mirror_of,
+            overlap_hint(first, last),
         ).options(lazyload(Allocation.reserved_slots)).all()
 
     def _plain_batch_possible(self, data: Any) -> bool:
@@ -80,8 +84,13 @@ class AllocationsMixin(SchedulerBase):
             'ends': [naive_utc(end) for _, end in spans],
             'created': naive_utc(utcnow()),
         }
-        query = select(self.allocation_cls).from_statement(_INSERT_BATCH)
+        query = select(self.allocation_cls).from_statement(_INSERT_BATCH).options(
+            lazyload(self.allocation_cls.reserved_slots)
+        )
         by_start = {a._start: a for a in self.session.scalars(query, params)}
+        for allocation in by_start.values():
+            # New rows have no slots: known empty, no query to find that out.
+            set_committed_value(allocation, 'reserved_slots', [])
         return [by_start[start] for start, _ in spans]
 
     def allocate(

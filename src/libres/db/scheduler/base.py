@@ -22,7 +22,7 @@ from libres.db.models import (
 from libres.db.models.reserved_slot import SourceType
 from libres.db.models.types.utcdatetime import UTCDateTime
 from libres.db.models.types.uuid_type import UUID as UUIDType
-from libres.db.queries import Queries
+from libres.db.queries import Queries, overlap_hint
 from libres.modules import errors
 from libres.modules.dates import standardize_date
 from libres.modules.rasterizer import MIN_RASTER
@@ -67,10 +67,14 @@ def _masters_statement(pairs: int, next_reservation_id: bool = False) -> Select[
     for index in range(pairs):
         start = bindparam(f'start_{index}', type_=UTCDateTime())
         end = bindparam(f'end_{index}', type_=UTCDateTime())
-        ranges.append(or_(
-            and_(Allocation._start <= start, start <= Allocation._end),
-            and_(start <= Allocation._start, Allocation._start <= end),
+        ranges.append(and_(
+            overlap_hint(start, end),
+            or_(
+                and_(Allocation._start <= start, start <= Allocation._end),
+                and_(start <= Allocation._start, Allocation._start <= end),
+            ),
         ))
+    resources: Any = bindparam('resources', expanding=True)
     columns: list[Any] = [Allocation, group_size, taken]
     if next_reservation_id:
         # Uncorrelated: evaluated once per statement, not once per row.
@@ -80,7 +84,9 @@ def _masters_statement(pairs: int, next_reservation_id: bool = False) -> Select[
     return (
         select(*columns)
         .where(
-            Allocation.mirror_of.in_(bindparam('resources', expanding=True)),
+            Allocation.mirror_of.in_(resources),
+            # Implied for masters; lets the GiST index of (resource, span) serve.
+            Allocation.resource.in_(resources),
             Allocation.resource == Allocation.mirror_of,
             or_(*ranges),
         )
@@ -398,9 +404,12 @@ class SchedulerBase(ContextServicesMixin):
 
     def _masters_query(self, dates: list[DatePair], visible: bool) -> Query[Allocation]:
         base = self.visible_allocations() if visible else self.managed_allocations()
+        resources = self._visible_resources() if visible else [self.resource]
         # The slots come in the same statement: every caller checks them.
         return self.queries.overlapping_allocations(base, dates).filter(
-            Allocation.resource == Allocation.mirror_of
+            Allocation.resource == Allocation.mirror_of,
+            Allocation.resource.in_(resources),
+            or_(*[overlap_hint(start, end) for start, end in dates]),
         ).options(joinedload(Allocation.reserved_slots)).order_by(Allocation._start)
 
     def _masters_overlapping(
