@@ -59,3 +59,14 @@ class UUID(TypeDecorator[uuid.UUID]):
         if isinstance(value, uuid.UUID):
             return soft(value)
         return SoftUUID(str(value))
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        # The driver already returns uuid.UUID (as_uuid): wrap it directly.
+        def process(value: Any) -> SoftUUID | None:
+            if value is None:
+                return None
+            if isinstance(value, uuid.UUID):
+                return soft(value)
+            return SoftUUID(str(value))
+
+        return process

@@ -1,0 +1,51 @@
+"""The fast paths work through psycopg2 too (its types come back differently)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+
+import libres
+from libres.context.core import Context
+from libres.context.session import SessionProvider
+from libres.db.scheduler import Scheduler
+
+
+@pytest.fixture
+def psycopg2_context(clean_database: str) -> Iterator[Context]:
+    dsn = clean_database.replace('postgresql+psycopg:', 'postgresql+psycopg2:')
+    provider = SessionProvider(dsn)
+    context = libres.registry.register_context('psycopg2-driver', replace=True)
+    context.set_setting('dsn', dsn)
+    context.set_service('session_provider', lambda _: provider, cache=False)
+    yield context
+    provider.stop_service()
+
+
+def test_booking_search_and_availability_through_psycopg2(psycopg2_context: Context) -> None:
+    room = Scheduler(psycopg2_context, 'room', 'Europe/Zurich')
+    day = datetime(2030, 5, 6)
+    hours = room.allocate([(day + timedelta(hours=h), day + timedelta(hours=h + 1)) for h in range(8, 12)])
+    [concert] = room.allocate((day.replace(hour=19), day.replace(hour=22)), quota=3)
+    room.commit()
+    assert [a.display_start().hour for a in hours] == [8, 9, 10, 11]
+
+    room.approve_reservations(room.reserve('a@example.org', (day.replace(hour=9), day.replace(hour=10))))
+    for _ in range(2):
+        room.approve_reservations(room.reserve('b@example.org', (day.replace(hour=19), day.replace(hour=22))))
+    room.commit()
+
+    assert room.allocation_by_id(concert.id).quota_left == 1
+    slots = room.managed_reserved_slots().all()
+    # The hour and the concert's first ticket on the room itself, the second on mirror 1.
+    assert len(slots) == 3 and len({slot.resource for slot in slots}) == 2
+    found = room.search_allocations(day, day + timedelta(hours=23, minutes=59))
+    assert len(found) == 5
+    # Four hours, one of them booked, and the concert with one of three spots free.
+    expected = (3 * 100.0 + 0.0 + 100.0 / 3) / 5
+    assert room.availability(day, day + timedelta(days=1)) == pytest.approx(expected)
+    start, end = room._prepare_date(day), room._prepare_date(day + timedelta(days=1))
+    [(_, (value, resources))] = room.queries.availability_by_day(start, end, [room.resource]).items()
+    assert value == pytest.approx(expected) and resources == {room.resource}
