@@ -25,6 +25,11 @@ _BY_TOKEN = select(Reservation).where(
 )
 
 
+# Session info key: tokens made by reserve() in this session, still unsaved.
+FRESH_TOKENS = 'libres.fresh_tokens'
+MAX_FRESH_TOKENS = 1000
+
+
 class ReservationsMixin(SchedulerBase):
     """The two-step booking: reserve (pending), then approve (slots)."""
 
@@ -80,6 +85,18 @@ class ReservationsMixin(SchedulerBase):
                 return token
         return uuid.uuid4()
 
+    def _remember_if_fresh(
+        self, token: uuid.UUID, session_id: uuid.UUID | None, single_token_per_session: bool
+    ) -> None:
+        """Note a token made just now (not one reused from the cart session)."""
+        if single_token_per_session and session_id:
+            return
+        fresh_tokens = self.session.info.setdefault(FRESH_TOKENS, set())
+        if len(fresh_tokens) > MAX_FRESH_TOKENS:
+            # Reserved and never approved: forget them; a lookup is only slower.
+            fresh_tokens.clear()
+        fresh_tokens.add(token)
+
     def reserve(
         self,
         email: str,
@@ -112,6 +129,7 @@ class ReservationsMixin(SchedulerBase):
         visible = self._validate_reservation(prepared, quota)
 
         token = self._session_token(session_id, single_token_per_session)
+        self._remember_if_fresh(token, session_id, single_token_per_session)
 
         def new_row(**values: Any) -> Reservation:
             row = self.reservation_cls()
@@ -212,6 +230,12 @@ class ReservationsMixin(SchedulerBase):
         ]
         if len(self.session.new) > len(unsaved) or self.session.dirty or self.session.deleted:
             self.session.flush()
+        fresh_tokens = self.session.info.get(FRESH_TOKENS, set())
+        if unsaved and token in fresh_tokens:
+            # A token this session made and has not flushed yet cannot have
+            # stored rows: nothing to look up.
+            fresh_tokens.discard(token)
+            return unsaved
         with self.session.no_autoflush:
             stored = list(self.session.scalars(
                 _BY_TOKEN, {'resource': self.resource, 'token': token}
