@@ -129,7 +129,7 @@ def test_batch_allocate_matches_the_object_path(scheduler: Scheduler) -> None:
 
 def test_batch_allocated_rows_load_their_slots_after_a_commit(scheduler: Scheduler) -> None:
     [master] = scheduler.allocate((at(8), at(9)), quota=2)
-    assert master.reserved_slots == []  # known empty, no query needed
+    assert master.reserved_slots == []
     scheduler.commit()
     for _ in range(2):
         scheduler.approve_reservations(scheduler.reserve('a@example.org', (at(8), at(9))))

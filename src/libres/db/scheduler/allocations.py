@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, not_, select, text
 from sqlalchemy.orm import lazyload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from libres.context.core import missing
 from libres.db.models import Allocation, Reservation, ReservationBlocker, ReservedSlot
@@ -27,11 +26,11 @@ DAYS_MAP = {'mo': 0, 'tu': 1, 'we': 2, 'th': 3, 'fr': 4, 'sa': 5, 'su': 6}
 _INSERT_BATCH = text("""
 INSERT INTO allocations (resource, type, mirror_of, "group", quota, quota_limit, partly_available,
     approve_manually, timezone, data, _start, _end, _raster, created)
-SELECT CAST(:resource AS uuid), :type, CAST(:resource AS uuid), batch.group_id, :quota, :quota_limit,
+SELECT CAST(:resource AS uuid), :type, CAST(:resource AS uuid),
+    coalesce(CAST(:group AS uuid), gen_random_uuid()), :quota, :quota_limit,
     :partly_available, :approve_manually, :timezone, '{}'::jsonb, batch.start_at, batch.end_at,
     :_raster, :created
-FROM unnest(CAST(:groups AS uuid[]), CAST(:starts AS timestamp[]), CAST(:ends AS timestamp[]))
-    AS batch(group_id, start_at, end_at)
+FROM unnest(CAST(:starts AS timestamp[]), CAST(:ends AS timestamp[])) AS batch(start_at, end_at)
 RETURNING *
 """)
 
@@ -72,14 +71,15 @@ class AllocationsMixin(SchedulerBase):
         return not data and own_columns == set(Allocation.__mapper__.columns.keys())
 
     def _insert_batch(
-        self, columns: dict[str, Any], groups: list[uuid.UUID], spans: list[DatePair]
+        self, columns: dict[str, Any], group: uuid.UUID | None, spans: list[DatePair]
     ) -> list[Allocation]:
         """Insert the allocations with one statement of a fixed size: the spans
-        travel as three arrays, so a thousand rows cost one short query text."""
+        travel as two arrays, so a thousand rows cost one short query text.
+        Without a shared ``group`` each row gets a random one of its own."""
         params = {
             **columns,
             'resource': str(columns['resource']),
-            'groups': [str(g) for g in groups],
+            'group': str(group) if group else None,
             'starts': [naive_utc(start) for start, _ in spans],
             'ends': [naive_utc(end) for _, end in spans],
             'created': naive_utc(utcnow()),
@@ -87,10 +87,8 @@ class AllocationsMixin(SchedulerBase):
         query = select(self.allocation_cls).from_statement(_INSERT_BATCH).options(
             lazyload(self.allocation_cls.reserved_slots)
         )
+        # The slot collections stay unloaded, as after a flush: read on access.
         by_start = {a._start: a for a in self.session.scalars(query, params)}
-        for allocation in by_start.values():
-            # New rows have no slots: known empty, no query to find that out.
-            set_committed_value(allocation, 'reserved_slots', [])
         return [by_start[start] for start, _ in spans]
 
     def allocate(
@@ -158,17 +156,16 @@ class AllocationsMixin(SchedulerBase):
             'partly_available': partly_available, 'approve_manually': approve_manually,
             'timezone': self.timezone, 'data': data if data is not None else {}, '_raster': raster,
         }
-        groups = [group if grouped else uuid.uuid4() for _ in kept]
         allocations: list[Allocation]
         if not kept:
             allocations = []
         elif self._plain_batch_possible(columns['data']):
-            allocations = self._insert_batch(columns, groups, kept)
+            allocations = self._insert_batch(columns, group if grouped else None, kept)
         else:
             # What the start and end setters store: rastered, aware UTC.
             rows = [
-                {**columns, 'group': g, '_start': start, '_end': end}
-                for g, (start, end) in zip(groups, kept, strict=True)
+                {**columns, 'group': group if grouped else uuid.uuid4(), '_start': start, '_end': end}
+                for start, end in kept
             ]
             allocations = list(self.session.scalars(
                 insert(self.allocation_cls).returning(self.allocation_cls, sort_by_parameter_order=True),
