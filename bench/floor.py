@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import random
 import sys
 import time
@@ -24,7 +23,16 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
-from bench.workloads import RACERS, SIZES, WARMUP, ZONE, race_slots, result, working_hours
+from bench.workloads import (
+    SIZES,
+    WARMUP,
+    ZONE,
+    race_result,
+    race_slots,
+    result,
+    run_racers,
+    working_hours,
+)
 from libres.db import migrate
 from libres.modules.dates import standardize_date
 
@@ -159,29 +167,13 @@ def race(dsn: str, size: dict[str, int]) -> dict[str, Any]:
     slots = race_slots(size['race_slots'])
     with connect(dsn) as connection:
         insert_allocations(connection, slots, partly=False)
-    spawn = multiprocessing.get_context('fork')
-    go, results = spawn.Event(), spawn.Queue()
-    workers = [spawn.Process(target=_race_worker, args=(dsn, slots, seed, go, results))
-               for seed in range(RACERS)]
-    for worker in workers:
-        worker.start()
-    time.sleep(1.0)
-    began = time.perf_counter()
-    go.set()
-    outcomes = [results.get() for _ in workers]
-    seconds = time.perf_counter() - began
-    for worker in workers:
-        worker.join()
+    outcomes, seconds = run_racers(_race_worker, dsn, slots)
     with connect(dsn) as connection:
         slots_booked, allocations_booked = connection.execute(
             'SELECT count(*), count(DISTINCT allocation_id) FROM reserved_slots'
         ).fetchone()  # type: ignore[misc]
-    return {
-        'operations': sum(o[0] for o in outcomes), 'seconds': seconds,
-        'statements': sum(o[3] for o in outcomes), 'latencies': [],
-        'conflicts': sum(o[1] for o in outcomes), 'refused': sum(o[2] for o in outcomes),
-        'double_bookings': int(slots_booked - allocations_booked), 'slots_booked': int(allocations_booked),
-    }
+    return race_result(outcomes, seconds, double_bookings=int(slots_booked - allocations_booked),
+                       slots_booked=int(allocations_booked))
 
 
 def main() -> None:

@@ -221,6 +221,43 @@ def _race_worker(dsn: str, slots: list[tuple[datetime, datetime]], seed: int,
     results.put((booked, conflicts, refused, counter.count))
 
 
+Outcome = tuple[int, int, int, int]  # booked, conflicts, refused, statements
+
+
+def run_racers(
+    worker: Callable[..., None], dsn: str, slots: list[tuple[datetime, datetime]]
+) -> tuple[list[Outcome], float]:
+    """Start RACERS processes, release them together, wait for their outcomes."""
+    spawn = multiprocessing.get_context('fork')
+    go, results = spawn.Event(), spawn.Queue()
+    workers = [spawn.Process(target=worker, args=(dsn, slots, seed, go, results))
+               for seed in range(RACERS)]
+    for process in workers:
+        process.start()
+    time.sleep(1.0)  # let every worker connect before the start
+    began = time.perf_counter()
+    go.set()
+    outcomes = [results.get() for _ in workers]
+    seconds = time.perf_counter() - began
+    for process in workers:
+        process.join()
+    return outcomes, seconds
+
+
+def race_result(outcomes: list[Outcome], seconds: float, double_bookings: int,
+                slots_booked: int) -> dict[str, Any]:
+    return {
+        'operations': sum(o[0] for o in outcomes),
+        'seconds': seconds,
+        'statements': sum(o[3] for o in outcomes),
+        'latencies': [],
+        'conflicts': sum(o[1] for o in outcomes),
+        'refused': sum(o[2] for o in outcomes),
+        'double_bookings': double_bookings,
+        'slots_booked': slots_booked,
+    }
+
+
 def race(dsn: str, size: dict[str, int]) -> dict[str, Any]:
     scheduler = new_scheduler(dsn)
     scheduler.setup_database()
@@ -229,36 +266,18 @@ def race(dsn: str, size: dict[str, int]) -> dict[str, Any]:
     scheduler.commit()
     scheduler.session.get_bind().dispose()
 
-    spawn = multiprocessing.get_context('fork')
-    go, results = spawn.Event(), spawn.Queue()
-    workers = [spawn.Process(target=_race_worker, args=(dsn, slots, seed, go, results))
-               for seed in range(RACERS)]
-    for worker in workers:
-        worker.start()
-    time.sleep(1.0)  # let every worker connect before the start
-    began = time.perf_counter()
-    go.set()
-    outcomes = [results.get() for _ in workers]
-    seconds = time.perf_counter() - began
-    for worker in workers:
-        worker.join()
+    outcomes, seconds = run_racers(_race_worker, dsn, slots)
 
     counts = scheduler.session.execute(sa.text("""
         SELECT (SELECT count(*) FROM reserved_slots),
                (SELECT count(DISTINCT allocation_id) FROM reserved_slots),
                (SELECT count(*) FROM reservations WHERE status = 'approved')
     """)).one()
-    booked = sum(o[0] for o in outcomes)
-    return {
-        'operations': booked,
-        'seconds': seconds,
-        'statements': sum(o[3] for o in outcomes),
-        'latencies': [],
-        'conflicts': sum(o[1] for o in outcomes),
-        'refused': sum(o[2] for o in outcomes),
-        'double_bookings': int(counts[0] - counts[1]) + abs(int(counts[2] - counts[1])),
-        'slots_booked': int(counts[1]),
-    }
+    return race_result(
+        outcomes, seconds,
+        double_bookings=int(counts[0] - counts[1]) + abs(int(counts[2] - counts[1])),
+        slots_booked=int(counts[1]),
+    )
 
 
 def _year(dsn: str, size: dict[str, int]) -> tuple[Any, datetime, datetime]:
