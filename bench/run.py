@@ -116,6 +116,11 @@ def _ms(value: float | None) -> str:
     return '–' if value is None else f'{value * 1000:.1f}'
 
 
+def _count(value: float) -> str:
+    # Bulk work sends a fraction of a statement per allocation.
+    return f'{value:.1f}' if value >= 1 else f'{value:.3f}'
+
+
 def _rate(runs: Runs, workload: Workload) -> str:
     rate = runs.rate
     if workload.unit == 'calls':
@@ -140,8 +145,8 @@ def table(results: dict[str, dict[str, Runs]], size: str) -> str:
             _rate(ours, workload),
             _rate(published, workload),
             f'{ours.rate / published.rate:.1f}×',
-            f'{ours.statements_per_operation:.1f}',
-            f'{published.statements_per_operation:.1f}',
+            _count(ours.statements_per_operation),
+            _count(published.statements_per_operation),
             f'{_ms(ours.percentile(0.5))} / {_ms(ours.percentile(0.95))}',
             f'{_ms(published.percentile(0.5))} / {_ms(published.percentile(0.95))}',
             _rate(floor, workload) if floor else '–',
