@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, Integer, Select, and_, case, cast, func, literal, or_, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import Float, Integer, Select, and_, case, cast, func, literal, or_, select, type_coerce
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.orm import Session
 
 from libres.db.models import Allocation, ReservedSlot
@@ -31,8 +32,26 @@ def _float(value: Any) -> Any:
 
 def _per_row(start: datetime, end: datetime, resources: Iterable[uuid.UUID]) -> Any:
     """Each allocation row overlapping [start, end] with its availability."""
-    blocked = func.count(ReservedSlot.start).filter(ReservedSlot.source_type == 'blocker')
-    reserved = func.count(ReservedSlot.start) - blocked
+    in_range = and_(
+        Allocation.mirror_of.in_(list(resources)),
+        or_(
+            and_(Allocation._start <= start, start <= Allocation._end),
+            and_(start <= Allocation._start, Allocation._start <= end),
+        ),
+    )
+    # Slots counted per allocation first: fewer rows to group than allocations.
+    counts = (
+        select(
+            ReservedSlot.allocation_id.label('allocation_id'),
+            func.count().label('slots'),
+            func.count().filter(ReservedSlot.source_type == 'blocker').label('blocked'),
+        )
+        .where(ReservedSlot.allocation_id.in_(select(Allocation.id).where(in_range)))
+        .group_by(ReservedSlot.allocation_id)
+        .subquery()
+    )
+    blocked = func.coalesce(counts.c.blocked, 0)
+    reserved = func.coalesce(counts.c.slots, 0) - blocked
     seconds = func.extract('epoch', Allocation._end - Allocation._start + ONE_MICROSECOND)
     # Allocation.count_slots() without arguments.
     total = case(
@@ -56,15 +75,8 @@ def _per_row(start: datetime, end: datetime, resources: Iterable[uuid.UUID]) -> 
             Allocation.quota.label('quota'),
             availability.label('availability'),
         )
-        .outerjoin(ReservedSlot, ReservedSlot.allocation_id == Allocation.id)
-        .where(
-            Allocation.mirror_of.in_(list(resources)),
-            or_(
-                and_(Allocation._start <= start, start <= Allocation._end),
-                and_(start <= Allocation._start, Allocation._start <= end),
-            ),
-        )
-        .group_by(Allocation.id)
+        .outerjoin(counts, counts.c.allocation_id == Allocation.id)
+        .where(in_range)
         .subquery()
     )
 
@@ -76,6 +88,11 @@ def _sums(rows: Any) -> list[Any]:
         func.count(),
         func.coalesce(func.sum(rows.c.quota).filter(rows.c.is_master), 0),
     ]
+
+
+def _soft(value: Any) -> uuid.UUID:
+    # psycopg gives uuid.UUID, psycopg2 a string.
+    return soft(value if isinstance(value, uuid.UUID) else uuid.UUID(value))
 
 
 def _mean(total: float | None, count: int, expected: int) -> float:
@@ -100,11 +117,13 @@ def by_utc_day(
     rows = _per_row(start, end, resources)
     day = func.date(rows.c.start)
     query: Select[Any] = (
-        select(day, *_sums(rows), func.array_agg(rows.c.mirror_of.distinct()))
+        select(day, *_sums(rows), type_coerce(
+            func.array_agg(rows.c.mirror_of.distinct()), ARRAY(PG_UUID(as_uuid=True))
+        ))
         .group_by(day)
         .order_by(day)
     )
     return {
-        row_day: (_mean(total, count, expected), {soft(uuid.UUID(str(m))) for m in mirrors})
+        row_day: (_mean(total, count, expected), {_soft(m) for m in mirrors})
         for row_day, total, count, expected, mirrors in session.execute(query)
     }
