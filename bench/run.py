@@ -192,11 +192,11 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument('--size', choices=['quick', 'full'], default='quick')
-    parser.add_argument('--rounds', type=int, default=None, help='runs per side (default: 1 quick, 2 full)')
+    parser.add_argument('--rounds', type=int, default=None, help='runs per side (default: 1 quick, 3 full)')
     parser.add_argument('--only', nargs='*', default=None, help='workload names')
     parser.add_argument('--write', type=Path, default=None, help='write the report to this file')
     args = parser.parse_args()
-    rounds = args.rounds or (1 if args.size == 'quick' else 2)
+    rounds = args.rounds or (1 if args.size == 'quick' else 3)
 
     published = published_python()
     ours = Path(sys.executable)
