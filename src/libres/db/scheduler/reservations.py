@@ -221,8 +221,9 @@ class ReservationsMixin(SchedulerBase):
         """The token's rows, stored or still unsaved in this session.
 
         Unsaved rows of the token are not flushed here, so that approving
-        them inserts them approved instead of inserting and then updating.
-        Anything else pending is flushed first: the checks must see it.
+        them inserts them approved instead of inserting and then updating;
+        but anything else pending is flushed first (taking them along): the
+        checks must see it.
         """
         unsaved = [
             row for row in self.session.new
