@@ -110,3 +110,20 @@ def test_a_fresh_token_flushed_early_is_still_found(scheduler: Scheduler) -> Non
     assert len(scheduler.approve_reservations(token)) == 4
     scheduler.commit()
     assert scheduler.reservations_by_token(token).one().status == 'approved'
+
+
+def test_approving_a_group_costs_the_same_for_three_dates_as_for_six(scheduler: Scheduler) -> None:
+    def approve_group(days: int, month: int) -> list[str]:
+        members = scheduler.allocate(
+            [(datetime(2030, month, d, 10), datetime(2030, month, d, 11)) for d in range(1, days + 1)],
+            grouped=True,
+        )
+        token = scheduler.reserve('group@example.org', group=members[0].group)
+        scheduler.commit()
+        with counted(scheduler) as sent:
+            assert len(scheduler.approve_reservations(token)) == days
+            scheduler.commit()
+        return sent
+
+    # One query for the masters of every date, not one per date.
+    assert len(approve_group(3, month=7)) == len(approve_group(6, month=8))

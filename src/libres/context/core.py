@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from libres.context.exposure import Exposure
 from libres.modules import errors
 
 if TYPE_CHECKING:
@@ -142,6 +143,11 @@ class ContextServicesMixin:
     @cached_property
     def validate_email(self) -> Callable[[str], bool]:
         return self.context.get_service('email_validator')  # type: ignore[no-any-return]
+
+    def exposes_everything(self) -> bool:
+        """Whether the default exposure is in use: then nothing is hidden and
+        a query need not build objects to ask each one."""
+        return self.is_allocation_exposed is Exposure.is_allocation_exposed
 
     def clear_cache(self) -> None:
         """Forget cached services (after changing the context)."""

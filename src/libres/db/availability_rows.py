@@ -15,13 +15,14 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, Integer, Select, and_, case, cast, func, literal, or_, select, type_coerce
+from sqlalchemy import Float, Integer, Select, and_, case, cast, func, literal, select, type_coerce
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.orm import Session
 
 from libres.db.models import Allocation, ReservedSlot
-from libres.db.models.types.uuid_type import soft
+from libres.db.models.types.uuid_type import to_soft_uuid
+from libres.db.overlap import overlaps
 
 ONE_MICROSECOND = timedelta(microseconds=1)
 
@@ -32,13 +33,7 @@ def _float(value: Any) -> Any:
 
 def _per_row(start: datetime, end: datetime, resources: Iterable[uuid.UUID]) -> Any:
     """Each allocation row overlapping [start, end] with its availability."""
-    in_range = and_(
-        Allocation.mirror_of.in_(list(resources)),
-        or_(
-            and_(Allocation._start <= start, start <= Allocation._end),
-            and_(start <= Allocation._start, Allocation._start <= end),
-        ),
-    )
+    in_range = and_(Allocation.mirror_of.in_(list(resources)), overlaps(start, end))
     # Slots counted per allocation first: fewer rows to group than allocations.
     counts = (
         select(
@@ -90,13 +85,10 @@ def _sums(rows: Any) -> list[Any]:
     ]
 
 
-def _soft(value: Any) -> uuid.UUID:
-    # psycopg gives uuid.UUID, psycopg2 a string.
-    return soft(value if isinstance(value, uuid.UUID) else uuid.UUID(value))
-
-
-def _mean(total: float | None, count: int, expected: int) -> float:
-    """Mean over all spots; mirrors never written count as completely free."""
+def mean_of_spots(total: float | None, count: int, expected: int) -> float:
+    """Mean over all spots: ``total`` is the sum over ``count`` written rows,
+    ``expected`` the quotas of their masters; mirrors never written count as
+    completely free."""
     if not expected:
         return 0
     return (float(total or 0.0) + 100.0 * (expected - count)) / expected
@@ -107,7 +99,7 @@ def mean_in_range(
 ) -> float:
     rows = _per_row(start, end, resources)
     total, count, expected = session.execute(select(*_sums(rows))).one()
-    return _mean(total, count, expected)
+    return mean_of_spots(total, count, expected)
 
 
 def by_utc_day(
@@ -124,6 +116,6 @@ def by_utc_day(
         .order_by(day)
     )
     return {
-        row_day: (_mean(total, count, expected), {_soft(m) for m in mirrors})
+        row_day: (mean_of_spots(total, count, expected), {to_soft_uuid(m) for m in mirrors})
         for row_day, total, count, expected, mirrors in session.execute(query)
     }

@@ -13,15 +13,14 @@ from datetime import date, datetime, timedelta
 from itertools import groupby
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, false, func, literal, literal_column, or_, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Query
 
 from libres.context.core import ContextServicesMixin
-from libres.context.exposure import Exposure
 from libres.db import availability_rows
 from libres.db.models import Allocation, Reservation, ReservedSlot
 from libres.db.models.allocation import partition_flags
-from libres.db.models.types.utcdatetime import UTCDateTime
+from libres.db.overlap import overlaps
 from libres.modules import errors, events
 from libres.modules.dates import utcnow
 from libres.modules.rasterizer import MIN_RASTER, iterate_span, rasterize_span
@@ -31,33 +30,6 @@ log = logging.getLogger('libres')
 T = TypeVar('T')
 DatePair = tuple[datetime, datetime]
 SESSION_EXPIRY = timedelta(minutes=15)
-
-
-def _overlaps(start: datetime, end: datetime) -> Any:
-    """Inclusive overlap of an allocation with [start, end], as SQL."""
-    return or_(
-        and_(Allocation._start <= start, start <= Allocation._end),
-        and_(start <= Allocation._start, Allocation._start <= end),
-    )
-
-
-def overlap_hint(start: Any, end: Any) -> Any:
-    """A condition implied by ``_overlaps(start, end)`` that the GiST index of
-    the ``allocations_no_overlap`` constraint answers, given the resource too.
-
-    Alone, the two OR-ed conditions leave the planner a scan of every
-    allocation of the resource; with this, it reads only the overlapping
-    ones. ``least``/``greatest`` keep a reversed range from raising.
-    """
-    start, end = _timestamp(start), _timestamp(end)
-    closed: Any = literal_column("'[]'")
-    return func.tsrange(Allocation._start, Allocation._end, closed).op('&&')(
-        func.tsrange(func.least(start, end), func.greatest(start, end), closed)
-    )
-
-
-def _timestamp(value: Any) -> Any:
-    return value if isinstance(value, ColumnElement) else literal(value, UTCDateTime())
 
 
 class Queries(ContextServicesMixin):
@@ -73,11 +45,11 @@ class Queries(ContextServicesMixin):
 
     @staticmethod
     def allocations_in_range(query: Query[T], start: datetime, end: datetime) -> Query[T]:
-        return query.filter(_overlaps(start, end))
+        return query.filter(overlaps(start, end))
 
     @staticmethod
     def overlapping_allocations(query: Query[T], dates: Iterable[DatePair]) -> Query[T]:
-        clauses = [_overlaps(start, end) for start, end in dates]
+        clauses = [overlaps(start, end) for start, end in dates]
         return query.filter(or_(*clauses) if clauses else false())
 
     # --- availability ---------------------------------------------------------
@@ -94,10 +66,7 @@ class Queries(ContextServicesMixin):
             count += 1
             if allocation.is_master:
                 expected += allocation.quota
-        if not expected:
-            return 0
-        total += 100.0 * (expected - count)
-        return total / expected
+        return availability_rows.mean_of_spots(total, count, expected)
 
     def _exposed_in_range(
         self, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
@@ -107,14 +76,10 @@ class Queries(ContextServicesMixin):
         ).order_by(Allocation._start)
         return [a for a in query if self.is_allocation_exposed(a)]
 
-    def _exposes_everything(self) -> bool:
-        # Only a custom exposure needs the objects; the default shows all rows.
-        return self.is_allocation_exposed is Exposure.is_allocation_exposed
-
     def availability_by_range(
         self, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
     ) -> float:
-        if self._exposes_everything():
+        if self.exposes_everything():
             return availability_rows.mean_in_range(self.session, start, end, resources)
         return self.availability_by_allocations(self._exposed_in_range(start, end, resources))
 
@@ -123,7 +88,7 @@ class Queries(ContextServicesMixin):
     ) -> dict[date, tuple[float, set[uuid.UUID]]]:
         """Availability per day, keyed by the UTC date of each allocation's
         start (kept from the original, whatever the local date)."""
-        if self._exposes_everything():
+        if self.exposes_everything():
             return availability_rows.by_utc_day(self.session, start, end, resources)
         result: dict[date, tuple[float, set[uuid.UUID]]] = {}
         exposed = self._exposed_in_range(start, end, resources)

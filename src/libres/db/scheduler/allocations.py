@@ -13,7 +13,7 @@ from sqlalchemy.orm import lazyload
 
 from libres.context.core import missing
 from libres.db.models import Allocation, Reservation, ReservationBlocker, ReservedSlot
-from libres.db.queries import overlap_hint
+from libres.db.overlap import overlap_hint
 from libres.db.scheduler.base import DatePair, SchedulerBase, naive_utc
 from libres.modules import errors, events
 from libres.modules.dates import align_date_to_day, utcnow

@@ -12,7 +12,6 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.orm import lazyload
 
-from libres.context.exposure import Exposure
 from libres.db.models import Allocation
 from libres.db.queries import Queries
 from libres.db.scheduler.allocations import weekdays
@@ -112,7 +111,7 @@ class AvailabilityMixin(SchedulerBase):
         day_filter = weekdays(days) if days else None
         window = TimeWindow(self.timezone, start, end)
         in_range = self.allocations_in_range(start, end)
-        if self.is_allocation_exposed is Exposure.is_allocation_exposed:
+        if self.exposes_everything():
             # Nothing hidden: pick the rows in the time window from plain
             # columns and build objects only for those.
             columns = in_range.with_entities(

@@ -22,7 +22,8 @@ from libres.db.models import (
 from libres.db.models.reserved_slot import SourceType
 from libres.db.models.types.utcdatetime import UTCDateTime
 from libres.db.models.types.uuid_type import UUID as UUIDType
-from libres.db.queries import Queries, overlap_hint
+from libres.db.overlap import overlap_hint, overlaps
+from libres.db.queries import Queries
 from libres.modules import errors
 from libres.modules.dates import standardize_date
 from libres.modules.rasterizer import MIN_RASTER
@@ -67,13 +68,7 @@ def _masters_statement(pairs: int, next_reservation_id: bool = False) -> Select[
     for index in range(pairs):
         start = bindparam(f'start_{index}', type_=UTCDateTime())
         end = bindparam(f'end_{index}', type_=UTCDateTime())
-        ranges.append(and_(
-            overlap_hint(start, end),
-            or_(
-                and_(Allocation._start <= start, start <= Allocation._end),
-                and_(start <= Allocation._start, Allocation._start <= end),
-            ),
-        ))
+        ranges.append(and_(overlap_hint(start, end), overlaps(start, end)))
     resources: Any = bindparam('resources', expanding=True)
     columns: list[Any] = [Allocation, group_size, taken]
     if next_reservation_id:
@@ -455,7 +450,7 @@ class SchedulerBase(ContextServicesMixin):
             return master
         if master.quota == 1:
             return None
-        return self._first_free_spot(master, start, end)[1]
+        return self._first_free_spot(master, start, end)
 
     def _spot_usage(self, master: Allocation, start: datetime, end: datetime) -> SpotUsage:
         """How many spots of a master (itself and its mirrors) are free in the
@@ -470,21 +465,19 @@ class SchedulerBase(ContextServicesMixin):
         }).one()
         return SpotUsage(free, resource, row_id)
 
-    def _first_free_spot(
-        self, master: Allocation, start: datetime, end: datetime
-    ) -> tuple[int, Allocation | None]:
-        """The free spot count and the first free spot (an unwritten mirror as
-        a new row, not yet added)."""
+    def _first_free_spot(self, master: Allocation, start: datetime, end: datetime) -> Allocation | None:
+        """The first free spot of a master (an unwritten mirror as a new row,
+        not yet added), or None."""
         usage = self._spot_usage(master, start, end)
-        if not usage.free or usage.resource is None:
-            return 0, None
+        if usage.resource is None:
+            return None
         if usage.resource == master.resource:
-            return usage.free, master
+            return master
         if usage.row_id is not None:
-            return usage.free, self.session.get(Allocation, usage.row_id)
+            return self.session.get(Allocation, usage.row_id)
         mirror = master.copy()
         mirror.resource = usage.resource
-        return usage.free, mirror
+        return mirror
 
     def allocation_by_date(self, start: datetime, end: datetime) -> Allocation:
         return self.allocations_in_range(start, end).one()

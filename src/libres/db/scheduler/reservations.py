@@ -36,8 +36,12 @@ class ReservationsMixin(SchedulerBase):
     def reservation_targets(self, start: datetime, end: datetime) -> list[Allocation]:
         """The spot to book in every own allocation overlapping the range."""
         start, end = self._prepare_date(start), self._prepare_date(end)
+        return self._spots_among(self._masters_overlapping([(start, end)]), start, end)
+
+    @staticmethod
+    def _spots_among(masters: list[Allocation], start: datetime, end: datetime) -> list[Allocation]:
         targets = []
-        for allocation in self._masters_overlapping([(start, end)]):
+        for allocation in masters:
             if not allocation.overlaps(start, end):
                 continue
             spot = allocation.find_spot(start, end)
@@ -306,9 +310,12 @@ class ReservationsMixin(SchedulerBase):
     def _write_slots(self, row: Reservation, source_id: int) -> list[ReservedSlot]:
         dates = self._reservation_dates(row)
         self._check_blocking_resources(dates, row.quota)
+        # One query for every date; the slots taken below join the loaded
+        # collections, so each later date and copy sees the earlier ones.
+        masters = self._masters_overlapping(dates)
         slots: list[ReservedSlot] = []
         for start, end in dates * row.quota:
-            for target in self.reservation_targets(start, end):
+            for target in self._spots_among(masters, start, end):
                 slots.extend(self._take_slots(target, start, end, row.token, 'reservation', source_id))
         if not slots:
             raise errors.NotReservableError()

@@ -31,15 +31,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC)
+        return as_aware_utc(value)
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
         # One plain function per value instead of the decorator's two layers:
         # a year of allocations reads tens of thousands of these.
-        def process(value: Any) -> datetime | None:
-            return None if value is None else value.replace(tzinfo=UTC)
+        return as_aware_utc
 
-        return process
+
+def as_aware_utc(value: datetime | None) -> datetime | None:
+    """A stored (naive UTC) value as an aware UTC datetime."""
+    return None if value is None else value.replace(tzinfo=UTC)

@@ -42,6 +42,18 @@ def soft(value: uuid.UUID) -> SoftUUID:
     return wrapped
 
 
+def to_soft_uuid(value: uuid.UUID | str) -> SoftUUID:
+    """What the database returns as a SoftUUID: psycopg gives uuid.UUID,
+    psycopg2 a string."""
+    if isinstance(value, uuid.UUID):
+        return soft(value)
+    return SoftUUID(str(value))
+
+
+def _loaded(value: Any) -> SoftUUID | None:
+    return None if value is None else to_soft_uuid(value)
+
+
 class UUID(TypeDecorator[uuid.UUID]):
     """PostgreSQL ``uuid`` that returns :class:`SoftUUID` instances."""
 
@@ -54,19 +66,8 @@ class UUID(TypeDecorator[uuid.UUID]):
         return uuid.UUID(str(value))
 
     def process_result_value(self, value: Any, dialect: Dialect) -> SoftUUID | None:
-        if value is None:
-            return None
-        if isinstance(value, uuid.UUID):
-            return soft(value)
-        return SoftUUID(str(value))
+        return _loaded(value)
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
-        # The driver already returns uuid.UUID (as_uuid): wrap it directly.
-        def process(value: Any) -> SoftUUID | None:
-            if value is None:
-                return None
-            if isinstance(value, uuid.UUID):
-                return soft(value)
-            return SoftUUID(str(value))
-
-        return process
+        # One plain function per value instead of the decorator's two layers.
+        return _loaded
