@@ -128,7 +128,7 @@ def _rate(runs: Runs, workload: Workload) -> str:
     return f'{rate:,.1f}/s'
 
 
-def table(results: dict[str, dict[str, Runs]], size: str) -> str:
+def table(results: dict[str, dict[str, Runs]]) -> str:
     lines = [
         '| workload | ours | published 1.4.0 | ratio | SQL/op ours | SQL/op published '
         '| p50 / p95 ms ours | p50 / p95 ms published | floor (plain psycopg) | ours / floor |',
@@ -235,7 +235,7 @@ def main() -> None:
         f'Machine: {machine()}; PostgreSQL {server_version} (embedded).',
         f'Run took {time.perf_counter() - began:.0f} s.',
         '',
-        table(results, args.size),
+        table(results),
         '',
         notes(results),
     ])
