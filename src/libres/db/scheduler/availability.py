@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import Integer, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import Query, lazyload
 
+from libres.db.gc_pause import collector_paused
 from libres.db.models import Allocation
 from libres.db.queries import Queries
 from libres.db.scheduler.allocations import weekdays
@@ -111,13 +111,15 @@ class AvailabilityMixin(SchedulerBase):
         day_filter = weekdays(days) if days else None
         window = TimeWindow(self.timezone, start, end)
         in_range = self.allocations_in_range(start, end)
-        if self.exposes_everything():
+        in_window_already = self.exposes_everything()
+        if in_window_already:
             # Nothing hidden: pick the rows in the time window from plain
             # columns and build objects only for those.
             columns = in_range.with_entities(
                 Allocation.id, Allocation._start, Allocation._end, Allocation._raster
             )
-            rows = columns.all()
+            with collector_paused():
+                rows = columns.all()
             ids = [id for id, a_start, a_end, raster in rows if window.overlaps(a_start, a_end, raster)]
             if len(ids) < len(rows):
                 in_range = in_range.filter(Allocation.id == any_(array_of(ids, Integer)))
@@ -125,25 +127,28 @@ class AvailabilityMixin(SchedulerBase):
         if not (available_only or minspots):
             # Only the spot checks read the slots; the caller may still load them.
             ordered = ordered.options(lazyload(Allocation.reserved_slots))
-        candidates = ordered.all()
-        grouped = self._groups_with_several(candidates)
+        with collector_paused():
+            candidates = ordered.all()
+        grouped = self._groups_with_several(in_range) if candidates else set()
 
         found: list[Allocation] = []
         seen_groups: set[Any] = set()
         for allocation in candidates:
-            if not self.is_allocation_exposed(allocation):
+            if not in_window_already and not (
+                self.is_allocation_exposed(allocation)
+                and window.overlaps(allocation._start, allocation._end, allocation.raster)
+            ):
                 continue
-            if not window.overlaps(allocation._start, allocation._end, allocation.raster):
-                continue
-            s, e = window.bounds(allocation._start, allocation._end)
             if day_filter is not None and allocation.display_start().weekday() not in day_filter:
                 continue
             if whole_day != 'any' and allocation.whole_day != (whole_day == 'yes'):
                 continue
             if minspots and 0 < allocation.quota_limit < minspots:
                 continue
-            if available_only and allocation.find_spot(s, e) is None:
-                continue
+            if available_only:
+                s, e = window.bounds(allocation._start, allocation._end)
+                if allocation.find_spot(s, e) is None:
+                    continue
             if minspots:
                 # Looked up on the instance: consumers replace it.
                 availability = self.availability(allocation.start, allocation.end)
@@ -166,16 +171,14 @@ class AvailabilityMixin(SchedulerBase):
             found = sorted(found + extras, key=lambda a: a._start)
         return found
 
-    def _groups_with_several(self, masters: list[Allocation]) -> set[Any]:
-        """The groups among the masters' that hold more than one allocation of
-        their resource (``Allocation.in_group``), in one query."""
-        if not masters:
-            return set()
-        groups = list({a.group for a in masters})
+    def _groups_with_several(self, candidates: Query[Allocation]) -> set[Any]:
+        """The groups among the candidates' that hold more than one allocation
+        of their resource (``Allocation.in_group``), in one query: the
+        candidates' groups are a subquery, not thousands of parameters."""
+        their_groups = candidates.with_entities(Allocation.group).scalar_subquery()
         query = (
             select(Allocation.group)
-            .where(Allocation.resource == self.resource,
-                   Allocation.group == any_(array_of(groups, PG_UUID(as_uuid=True))))
+            .where(Allocation.resource == self.resource, Allocation.group.in_(their_groups))
             .group_by(Allocation.group)
             .having(func.count() > 1)
         )
