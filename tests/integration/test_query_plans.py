@@ -78,3 +78,31 @@ def test_booking_reads_allocations_and_slots_through_indexes(scheduler: Schedule
     assert len(plans) == 2  # the token's reservations, the masters
     assert 'ix_reservations_token' in plans[0], plans[0]
     assert all('Seq Scan' not in plan for plan in plans), plans
+
+
+def test_a_new_batch_checks_overlaps_through_the_gist_index(scheduler: Scheduler) -> None:
+    first = datetime(2032, 1, 1, tzinfo=UTC)
+    for week in range(12):
+        start = first + timedelta(days=7 * week)
+        scheduler.allocate([(start + timedelta(hours=h), start + timedelta(hours=h + 1)) for h in range(168)])
+    scheduler.session.execute(sa.text('ANALYZE allocations'))
+    scheduler.commit()
+    engine = scheduler.session.get_bind().engine
+    sent: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
+        sent.append((sql, params))
+
+    event.listen(engine, 'before_cursor_execute', capture)
+    try:
+        start = first + timedelta(days=7 * 12)
+        scheduler.allocate([(start + timedelta(hours=h), start + timedelta(hours=h + 1)) for h in range(168)])
+    finally:
+        event.remove(engine, 'before_cursor_execute', capture)
+    scheduler.rollback()
+    assert len(sent) == 1
+    cursor = scheduler.session.connection().connection.cursor()
+    cursor.execute('EXPLAIN ' + sent[0][0], sent[0][1])
+    plan = '\n'.join(row[0] for row in cursor.fetchall())
+    assert 'allocations_no_overlap' in plan, plan
+    assert 'Seq Scan' not in plan, plan

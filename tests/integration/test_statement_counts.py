@@ -127,3 +127,26 @@ def test_approving_a_group_costs_the_same_for_three_dates_as_for_six(scheduler: 
 
     # One query for the masters of every date, not one per date.
     assert len(approve_group(3, month=7)) == len(approve_group(6, month=8))
+
+
+def test_a_batch_that_overlaps_nothing_is_one_statement(scheduler: Scheduler) -> None:
+    week = [(datetime(2033, 3, 7, h), datetime(2033, 3, 7, h + 1)) for h in range(8, 18)]
+    scheduler.allocate(week[:5])
+    with counted(scheduler) as sent:
+        added = scheduler.allocate(week[5:])
+    assert sent == ['WITH']  # the overlap check rides in the insert
+    assert [a.display_start().hour for a in added] == [13, 14, 15, 16, 17]
+
+
+def test_an_overlapping_batch_is_looked_at_and_writes_nothing(scheduler: Scheduler) -> None:
+    day = [(datetime(2033, 3, 8, h), datetime(2033, 3, 8, h + 1)) for h in range(8, 12)]
+    scheduler.allocate(day[1:2])
+    scheduler.commit()
+    with counted(scheduler) as sent, pytest.raises(errors.OverlappingAllocationError):
+        scheduler.allocate(day)
+    assert sent == ['WITH', 'SELECT']  # the guarded insert wrote nothing; then the overlap query
+    assert len(scheduler.managed_allocations().all()) == 1
+
+    added = scheduler.allocate(day, skip_overlapping=True)
+    assert [a.display_start().hour for a in added] == [8, 10, 11]
+    assert len(scheduler.managed_allocations().all()) == 4

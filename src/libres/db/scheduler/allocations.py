@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, insert, not_, select, text
 from sqlalchemy.orm import lazyload
 
 from libres.context.core import missing
+from libres.db.gc_pause import collector_paused
 from libres.db.models import Allocation, Reservation, ReservationBlocker, ReservedSlot
 from libres.db.overlap import overlap_hint
 from libres.db.scheduler.base import DatePair, SchedulerBase, naive_utc
@@ -24,13 +25,25 @@ DAYS_MAP = {'mo': 0, 'tu': 1, 'we': 2, 'th': 3, 'fr': 4, 'sa': 5, 'su': 6}
 
 
 _INSERT_BATCH = text("""
+WITH batch AS (
+    SELECT * FROM unnest(CAST(:starts AS timestamp[]), CAST(:ends AS timestamp[]))
+        AS batch(start_at, end_at)
+), clash AS (
+    -- Any row of the resource overlapping a span; one index probe for the hull.
+    SELECT 1 FROM allocations a JOIN batch ON a._start <= batch.end_at AND batch.start_at <= a._end
+    WHERE :guarded AND a.resource = CAST(:resource AS uuid)
+      AND tsrange(a._start, a._end, '[]')
+          && tsrange(CAST(:first AS timestamp), CAST(:last AS timestamp), '[]')
+    LIMIT 1
+)
 INSERT INTO allocations (resource, type, mirror_of, "group", quota, quota_limit, partly_available,
     approve_manually, timezone, data, _start, _end, _raster, created)
 SELECT CAST(:resource AS uuid), :type, CAST(:resource AS uuid),
     coalesce(CAST(:group AS uuid), gen_random_uuid()), :quota, :quota_limit,
     :partly_available, :approve_manually, :timezone, '{}'::jsonb, batch.start_at, batch.end_at,
     :_raster, :created
-FROM unnest(CAST(:starts AS timestamp[]), CAST(:ends AS timestamp[])) AS batch(start_at, end_at)
+FROM batch
+WHERE NOT EXISTS (SELECT 1 FROM clash)
 RETURNING *
 """)
 
@@ -64,6 +77,20 @@ class AllocationsMixin(SchedulerBase):
             overlap_hint(first, last),
         ).options(lazyload(Allocation.reserved_slots)).all()
 
+    def _without_overlaps(self, spans: list[DatePair], skip_overlapping: bool) -> list[DatePair]:
+        """The spans that overlap no existing master; with ``skip_overlapping``
+        unset, the first overlap raises instead."""
+        skipped: set[int] = set()
+        for existing in self._masters_in_hull(spans):
+            span_existing = (existing._start, existing._end)
+            for index, span in enumerate(spans):
+                if not _spans_overlap(span_existing, span):
+                    continue
+                if not skip_overlapping:
+                    raise errors.OverlappingAllocationError(span[0], span[1], existing)
+                skipped.add(index)
+        return [span for index, span in enumerate(spans) if index not in skipped]
+
     def _plain_batch_possible(self, data: Any) -> bool:
         # The array insert fills the columns of the base model with empty data;
         # subclasses with columns of their own and real data take the ORM path.
@@ -71,13 +98,21 @@ class AllocationsMixin(SchedulerBase):
         return not data and own_columns == set(Allocation.__mapper__.columns.keys())
 
     def _insert_batch(
-        self, columns: dict[str, Any], group: uuid.UUID | None, spans: list[DatePair]
+        self, columns: dict[str, Any], group: uuid.UUID | None, spans: list[DatePair],
+        guarded: bool = False,
     ) -> list[Allocation]:
         """Insert the allocations with one statement of a fixed size: the spans
         travel as two arrays, so a thousand rows cost one short query text.
-        Without a shared ``group`` each row gets a random one of its own."""
+        Without a shared ``group`` each row gets a random one of its own.
+
+        ``guarded`` inserts nothing, and returns an empty list, if any row of
+        the resource overlaps a span: the caller then looks for the overlap
+        itself. It spares the separate overlap query when there is none."""
         params = {
             **columns,
+            'guarded': guarded,
+            'first': naive_utc(min(start for start, _ in spans)),
+            'last': naive_utc(max(end for _, end in spans)),
             'resource': str(columns['resource']),
             'group': str(group) if group else None,
             'starts': [naive_utc(start) for start, _ in spans],
@@ -88,7 +123,10 @@ class AllocationsMixin(SchedulerBase):
             lazyload(self.allocation_cls.reserved_slots)
         )
         # The slot collections stay unloaded, as after a flush: read on access.
-        by_start = {a._start: a for a in self.session.scalars(query, params)}
+        with collector_paused():
+            by_start = {a._start: a for a in self.session.scalars(query, params)}
+        if not by_start:
+            return []  # guarded, and something overlaps
         return [by_start[start] for start, _ in spans]
 
     def allocate(
@@ -138,17 +176,6 @@ class AllocationsMixin(SchedulerBase):
         if any(_spans_overlap(a, b) for a, b in pairwise(ordered)):
             raise errors.InvalidAllocationError('the given dates overlap each other')
 
-        skipped: set[int] = set()
-        for existing in self._masters_in_hull(rastered):
-            span_existing = (existing._start, existing._end)
-            for index, span in enumerate(rastered):
-                if not _spans_overlap(span_existing, span):
-                    continue
-                if not skip_overlapping:
-                    raise errors.OverlappingAllocationError(span[0], span[1], existing)
-                skipped.add(index)
-
-        kept = [span for index, span in enumerate(rastered) if index not in skipped]
         columns = {
             'type': self.allocation_cls.__mapper__.polymorphic_identity,
             'resource': self.resource, 'mirror_of': self.resource,
@@ -156,21 +183,26 @@ class AllocationsMixin(SchedulerBase):
             'partly_available': partly_available, 'approve_manually': approve_manually,
             'timezone': self.timezone, 'data': data if data is not None else {}, '_raster': raster,
         }
-        allocations: list[Allocation]
-        if not kept:
-            allocations = []
-        elif self._plain_batch_possible(columns['data']):
-            allocations = self._insert_batch(columns, group if grouped else None, kept)
-        else:
-            # What the start and end setters store: rastered, aware UTC.
-            rows = [
-                {**columns, 'group': group if grouped else uuid.uuid4(), '_start': start, '_end': end}
-                for start, end in kept
-            ]
-            allocations = list(self.session.scalars(
-                insert(self.allocation_cls).returning(self.allocation_cls, sort_by_parameter_order=True),
-                rows,
-            ))
+        batch_group = group if grouped else None
+        plain = self._plain_batch_possible(columns['data'])
+        allocations: list[Allocation] = []
+        if plain:
+            # Most batches overlap nothing: try that in the insert itself.
+            allocations = self._insert_batch(columns, batch_group, rastered, guarded=True)
+        if not allocations:
+            kept = self._without_overlaps(rastered, skip_overlapping)
+            if kept and plain:
+                allocations = self._insert_batch(columns, batch_group, kept)
+            elif kept:
+                # What the start and end setters store: rastered, aware UTC.
+                rows = [
+                    {**columns, 'group': group if grouped else uuid.uuid4(), '_start': start, '_end': end}
+                    for start, end in kept
+                ]
+                allocations = list(self.session.scalars(
+                    insert(self.allocation_cls).returning(self.allocation_cls, sort_by_parameter_order=True),
+                    rows,
+                ))
         events.on_allocations_added(self.context, allocations)
         return allocations
 
