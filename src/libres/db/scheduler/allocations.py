@@ -26,8 +26,8 @@ DAYS_MAP = {'mo': 0, 'tu': 1, 'we': 2, 'th': 3, 'fr': 4, 'sa': 5, 'su': 6}
 
 _INSERT_BATCH = text("""
 WITH batch AS (
-    SELECT * FROM unnest(CAST(:starts AS timestamp[]), CAST(:ends AS timestamp[]))
-        AS batch(start_at, end_at)
+    SELECT start_at AT TIME ZONE 'UTC' AS start_at, end_at AT TIME ZONE 'UTC' AS end_at
+    FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[])) AS spans(start_at, end_at)
 ), clash AS (
     -- Any row of the resource overlapping a span; one index probe for the hull.
     SELECT 1 FROM allocations a JOIN batch ON a._start <= batch.end_at AND batch.start_at <= a._end
@@ -46,6 +46,12 @@ FROM batch
 WHERE NOT EXISTS (SELECT 1 FROM clash)
 RETURNING *
 """)
+
+
+def _array_literal(moments: list[datetime]) -> str:
+    # Text is several times cheaper to send than a list of datetimes, which
+    # the driver adapts one element at a time. Each keeps its own offset.
+    return '{' + ','.join([moment.isoformat() for moment in moments]) + '}'
 
 
 def _spans_overlap(a: DatePair, b: DatePair) -> bool:
@@ -115,8 +121,8 @@ class AllocationsMixin(SchedulerBase):
             'last': naive_utc(max(end for _, end in spans)),
             'resource': str(columns['resource']),
             'group': str(group) if group else None,
-            'starts': [naive_utc(start) for start, _ in spans],
-            'ends': [naive_utc(end) for _, end in spans],
+            'starts': _array_literal([start for start, _ in spans]),
+            'ends': _array_literal([end for _, end in spans]),
             'created': naive_utc(utcnow()),
         }
         query = select(self.allocation_cls).from_statement(_INSERT_BATCH).options(
