@@ -44,7 +44,7 @@ def test_downgrade_and_upgrade_again(fresh_database: Callable[[], str]) -> None:
     assert migrate.current(engine) is None
     migrate.upgrade(engine)
     assert snapshot(engine) == full
-    assert [r for r, _, _ in migrate.history()] == ['0001', '0002']
+    assert [r for r, _, _ in migrate.history()] == ['0001', '0002', '0003']
 
 
 def test_a_schema_made_by_create_all_is_recognised(fresh_database: Callable[[], str]) -> None:
@@ -53,3 +53,16 @@ def test_a_schema_made_by_create_all_is_recognised(fresh_database: Callable[[], 
         ORMBase.metadata.create_all(connection)
     assert migrate.upgrade(engine) == 'unversioned'
     assert migrate.current(engine) == migrate.head()
+
+
+def test_0003_replaces_the_slot_check_only_and_goes_back(fresh_database: Callable[[], str]) -> None:
+    at_0002 = migrate.engine_for(fresh_database())
+    migrate.upgrade(at_0002, '0002')
+    engine = migrate.engine_for(fresh_database())
+    migrate.upgrade(engine)
+    before, after = snapshot(at_0002), snapshot(engine)
+    changed = before['functions'] ^ after['functions']
+    assert {name for name, _ in changed} == {'libres_check_reserved_slot'}
+    assert all(before[kind] == after[kind] for kind in before if kind != 'functions')
+    migrate.downgrade(engine, '0002')
+    assert snapshot(engine) == before

@@ -24,6 +24,7 @@ from libres.db.models import ORMBase
 
 VERSION_TABLE = 'libres_alembic_version'
 LEGACY_REVISION = '0001'
+INVARIANTS_REVISION = '0002'  # the first revision with the invariants create_all also makes
 # Serialises concurrent set-ups of one database (any constant will do).
 _LOCK_KEY = 0x6C69627265
 
@@ -65,7 +66,9 @@ def _unversioned_revision(connection: Connection) -> str | None:
     """The revision an unversioned database with libres tables matches.
 
     Made by libres 1.4.0: ``0001``. Made by ``ORMBase.metadata.create_all``
-    (which consumers may call themselves): it already has the invariants.
+    (which consumers may call themselves): it has the invariants, so at
+    least ``0002``; the later revisions only replace functions and are
+    safe to run again on a schema that has them already.
     """
     tables = set(inspect(connection).get_table_names())
     if VERSION_TABLE in tables or 'allocations' not in tables:
@@ -73,7 +76,7 @@ def _unversioned_revision(connection: Connection) -> str | None:
     has_invariants = connection.execute(
         text("SELECT 1 FROM pg_constraint WHERE conname = 'allocations_no_overlap'")
     ).first()
-    return 'head' if has_invariants else LEGACY_REVISION
+    return INVARIANTS_REVISION if has_invariants else LEGACY_REVISION
 
 
 def _run(connection: Connection, action: Any, *args: Any) -> None:

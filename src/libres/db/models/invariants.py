@@ -10,8 +10,9 @@ constraints cannot say.
 The triggers are constraint triggers, deferred to commit: the library
 writes slots before it marks their reservation approved, and removes slots
 and owners in separate statements. ``create_all`` runs this SQL through the
-DDL events below; migration 0002 keeps its own frozen copy (a migration
-must never change once released), and the drift test proves both agree.
+DDL events below; the migrations keep their own frozen copies (0002 made
+them, 0003 made the slot check one query; a migration must never change
+once released), and the drift test proves both agree.
 """
 
 from __future__ import annotations
@@ -27,27 +28,33 @@ DECLARE
     slot record;
 BEGIN
     -- The row may have changed or gone since the deferred event was queued.
-    SELECT * INTO slot FROM reserved_slots WHERE resource = NEW.resource AND start = NEW.start;
+    -- One query for the row and both checks: this runs for every slot at commit.
+    SELECT s.resource, s.start, s.allocation_id, s.source_type, s.source_id, s.reservation_token,
+        EXISTS (
+            SELECT 1 FROM allocations a
+            WHERE a.id = s.allocation_id AND a.resource = s.resource
+              AND a._start <= s.start AND s."end" <= a._end
+        ) AS inside,
+        CASE s.source_type
+            WHEN 'reservation' THEN EXISTS (
+                SELECT 1 FROM reservations r
+                WHERE r.id = s.source_id AND r.token = s.reservation_token AND r.status = 'approved')
+            ELSE EXISTS (
+                SELECT 1 FROM reservation_blockers b
+                WHERE b.id = s.source_id AND b.token = s.reservation_token)
+        END AS owned
+    INTO slot
+    FROM reserved_slots s WHERE s.resource = NEW.resource AND s.start = NEW.start;
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
-    IF NOT EXISTS (
-        SELECT 1 FROM allocations a
-        WHERE a.id = slot.allocation_id AND a.resource = slot.resource
-          AND a._start <= slot.start AND slot."end" <= a._end
-    ) THEN
+    IF NOT slot.inside THEN
         RAISE EXCEPTION USING
             MESSAGE = 'reserved slot (' || slot.resource || ', ' || slot.start
                 || ') lies outside its allocation ' || slot.allocation_id,
             ERRCODE = 'check_violation', CONSTRAINT = 'reserved_slot_inside_allocation';
     END IF;
-    IF slot.source_type = 'reservation' AND NOT EXISTS (
-        SELECT 1 FROM reservations r
-        WHERE r.id = slot.source_id AND r.token = slot.reservation_token AND r.status = 'approved'
-    ) OR slot.source_type = 'blocker' AND NOT EXISTS (
-        SELECT 1 FROM reservation_blockers b
-        WHERE b.id = slot.source_id AND b.token = slot.reservation_token
-    ) THEN
+    IF NOT slot.owned THEN
         RAISE EXCEPTION USING
             MESSAGE = 'reserved slot (' || slot.resource || ', ' || slot.start || ') has no owner: '
                 || slot.source_type || ' ' || slot.source_id || ' ' || slot.reservation_token,
