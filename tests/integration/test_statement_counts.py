@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select, text
 
 from libres.db.scheduler import Scheduler
 from libres.modules import errors
@@ -43,15 +43,16 @@ def book(scheduler: Scheduler, start: datetime, end: datetime) -> list[str]:
     return sent
 
 
-def test_reserve_approve_commit_takes_five_statements(scheduler: Scheduler) -> None:
+def test_reserve_approve_commit_takes_four_statements(scheduler: Scheduler) -> None:
     day = datetime(2030, 5, 1)
     scheduler.allocate((day.replace(hour=8), day.replace(hour=18)), partly_available=True, raster=15)
     scheduler.commit()
     counts = [len(book(scheduler, day.replace(hour=h), day.replace(hour=h + 1))) for h in range(8, 18)]
-    # Masters with slot starts; masters with a new id; INSERT reservation;
-    # INSERT slots (one multi-row statement); COMMIT. The token was made in
-    # this session and not flushed, so it needs no lookup.
-    assert counts == [5] * 10
+    # Masters with slot starts and a new id; INSERT reservation; INSERT slots
+    # (one multi-row statement); COMMIT. The token was made in this session
+    # and not flushed, so it needs no lookup, and nothing ran in between, so
+    # the approval reuses what reserve read.
+    assert counts == [4] * 10
     assert len(scheduler.managed_reserved_slots().all()) == 40
 
 
@@ -150,3 +151,78 @@ def test_an_overlapping_batch_is_looked_at_and_writes_nothing(scheduler: Schedul
     added = scheduler.allocate(day, skip_overlapping=True)
     assert [a.display_start().hour for a in added] == [8, 10, 11]
     assert len(scheduler.managed_allocations().all()) == 4
+
+
+def test_a_statement_between_reserve_and_approve_makes_the_approval_read_again(
+    scheduler: Scheduler,
+) -> None:
+    day = datetime(2030, 5, 2)
+    scheduler.allocate((day.replace(hour=8), day.replace(hour=18)), partly_available=True, raster=15)
+    scheduler.commit()
+    token = scheduler.reserve('guest@example.org', (day.replace(hour=9), day.replace(hour=10)))
+    with scheduler.session.no_autoflush:  # a flush would store the row: another path
+        scheduler.session.execute(select(1))
+    with counted(scheduler) as sent:
+        slots = scheduler.approve_reservations(token)
+        scheduler.commit()
+    assert sent == ['SELECT', 'INSERT', 'INSERT', 'COMMIT']  # the masters read again
+    assert len(slots) == 4
+
+
+def test_a_slot_taken_between_reserve_and_approve_is_refused(scheduler: Scheduler) -> None:
+    day = datetime(2030, 5, 3)
+    scheduler.allocate((day.replace(hour=8), day.replace(hour=18)), partly_available=True, raster=15)
+    scheduler.commit()
+    hour = (day.replace(hour=9), day.replace(hour=10))
+    first = scheduler.reserve('first@example.org', hour)
+    # The same hour, reserved and approved in the same session in between:
+    # what reserve read for the first token no longer holds.
+    scheduler.approve_reservations(scheduler.reserve('second@example.org', hour))
+    with pytest.raises(errors.AlreadyReservedError):
+        scheduler.approve_reservations(first)
+    scheduler.commit()
+    assert {r.email for r in scheduler.managed_reservations() if r.status == 'approved'} == {
+        'second@example.org'
+    }
+    assert len(scheduler.managed_reserved_slots().all()) == 4
+
+
+def test_an_approval_after_commit_does_not_reuse_the_old_read(scheduler: Scheduler) -> None:
+    day = datetime(2030, 5, 4)
+    scheduler.allocate((day.replace(hour=8), day.replace(hour=18)), partly_available=True, raster=15)
+    scheduler.commit()
+    token = scheduler.reserve('guest@example.org', (day.replace(hour=9), day.replace(hour=10)))
+    scheduler.commit()
+    with counted(scheduler) as sent:
+        scheduler.approve_reservations(token)
+    assert sent.count('SELECT') == 2  # the token's rows, then the masters
+
+
+def test_a_write_without_flush_between_reserve_and_approve_is_seen(scheduler: Scheduler) -> None:
+    day = datetime(2030, 5, 5)
+    allocation = scheduler.allocate(
+        (day.replace(hour=8), day.replace(hour=18)), partly_available=True, raster=15
+    )[0]
+    scheduler.commit()
+    token = scheduler.reserve('guest@example.org', (day.replace(hour=9), day.replace(hour=10)))
+    with scheduler.session.no_autoflush:  # the pending row stays unsaved
+        scheduler.session.execute(text("""
+            INSERT INTO reserved_slots (resource, start, "end", allocation_id, source_type,
+                reservation_token, source_id, created)
+            VALUES (:resource, :start, :start + interval '15 minutes' - interval '1 microsecond',
+                :allocation, 'blocker', gen_random_uuid(), 1, now())
+        """), {'resource': allocation.resource, 'allocation': allocation.id,
+               'start': (allocation._start + timedelta(hours=1, minutes=15)).replace(tzinfo=None)})
+    with pytest.raises(errors.AlreadyReservedError):
+        scheduler.approve_reservations(token)
+    scheduler.rollback()
+
+
+def test_a_span_widened_by_the_raster_is_read_again(scheduler: Scheduler) -> None:
+    day = datetime(2030, 5, 6)
+    scheduler.allocate((day.replace(hour=8), day.replace(hour=18)), partly_available=True, raster=15)
+    scheduler.commit()
+    # 9:05-9:50 books 9:00-10:00: more than reserve read, so it is read again.
+    sent = book(scheduler, day.replace(hour=9, minute=5), day.replace(hour=9, minute=50))
+    assert sent == ['SELECT', 'SELECT', 'INSERT', 'INSERT', 'COMMIT']
+    assert len(scheduler.managed_reserved_slots().all()) == 4

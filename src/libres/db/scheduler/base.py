@@ -416,17 +416,12 @@ class SchedulerBase(ContextServicesMixin):
             return []
         return self._masters_query(dates, visible).all()
 
-    def _masters_with_taken(
-        self, dates: list[DatePair], visible: bool = False
-    ) -> list[MasterView]:
-        """The overlapping masters, each with ``in_group`` and the starts of its
-        own slots, in one query and without loading slot objects."""
-        return self._masters_with_taken_and_id(dates, visible)[0]
-
     def _masters_with_taken_and_id(
         self, dates: list[DatePair], visible: bool = False, next_reservation_id: bool = False
     ) -> tuple[list[MasterView], int | None]:
-        """``_masters_with_taken``, and a fresh reservation id if asked for."""
+        """The overlapping masters, each with ``in_group`` and the starts of its
+        own slots, in one query and without loading slot objects; and a fresh
+        reservation id if asked for."""
         if not dates:
             return [], None
         params: dict[str, Any] = {

@@ -7,12 +7,13 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select
 
 from libres.db.models import Allocation, Reservation, ReservedSlot
 from libres.db.scheduler.base import DatePair, MasterView, SchedulerBase
+from libres.db.session_activity import activity
 from libres.modules import errors, events
 from libres.modules.rasterizer import rasterize_span
 
@@ -28,6 +29,18 @@ _BY_TOKEN = select(Reservation).where(
 # Session info key: tokens made by reserve() in this session, still unsaved.
 FRESH_TOKENS = 'libres.fresh_tokens'
 MAX_FRESH_TOKENS = 1000
+# Session info key: what reserve() read for a fresh token, by token.
+RESERVE_CHECKS = 'libres.reserve_checks'
+
+
+class ReserveChecks(NamedTuple):
+    """What ``reserve`` read for a fresh token of one row: ``approve_reservations``
+    reuses it while the session has done nothing since (same ``activity``)."""
+
+    dates: list[DatePair]
+    views: list[MasterView]  # the own resource's masters overlapping ``dates``
+    next_id: int | None
+    activity: int
 
 
 class ReservationsMixin(SchedulerBase):
@@ -52,9 +65,12 @@ class ReservationsMixin(SchedulerBase):
 
     # --- validation -----------------------------------------------------------
 
-    def _validate_reservation(self, dates: list[DatePair], quota: int) -> list[MasterView]:
-        """Refuse what cannot be booked; return the overlapping visible masters."""
-        views = self._masters_with_taken(dates, visible=True)
+    def _validate_reservation(
+        self, dates: list[DatePair], quota: int, next_reservation_id: bool = False
+    ) -> tuple[list[MasterView], int | None]:
+        """Refuse what cannot be booked; return the overlapping visible masters
+        (and a fresh reservation id if asked for, from the same query)."""
+        views, next_id = self._masters_with_taken_and_id(dates, True, next_reservation_id)
         by_allocation = {id(view.allocation): view for view in views}
         for start, end, allocation in self._each_overlap(dates, [v.allocation for v in views]):
             # The waiting list of a manual allocation is never full.
@@ -73,7 +89,7 @@ class ReservationsMixin(SchedulerBase):
                 raise errors.QuotaImpossible()
             if quota < 1:
                 raise errors.InvalidQuota()
-        return views
+        return views, next_id
 
     # --- reserve --------------------------------------------------------------
 
@@ -130,7 +146,9 @@ class ReservationsMixin(SchedulerBase):
             if not dates:
                 raise errors.InvalidReservationError(f'the group {group} has no allocations')
         prepared = self._prepare_dates(dates)
-        visible = self._validate_reservation(prepared, quota)
+        fresh = not (single_token_per_session and session_id)
+        # A fresh token of dates may be approved next: take its id along.
+        visible, next_id = self._validate_reservation(prepared, quota, fresh and not group)
 
         token = self._session_token(session_id, single_token_per_session)
         self._remember_if_fresh(token, session_id, single_token_per_session)
@@ -180,7 +198,27 @@ class ReservationsMixin(SchedulerBase):
 
         self.session.add_all(rows)
         events.on_reservations_made(self.context, rows)
+        if fresh and len(rows) == 1 and rows[0].target_type == 'allocation':
+            own = [view for view in visible if view.allocation.resource == self.resource]
+            self._remember_checks(token, ReserveChecks(prepared, own, next_id, activity(self.session)))
         return token
+
+    def _remember_checks(self, token: uuid.UUID, checks: ReserveChecks) -> None:
+        remembered = self.session.info.setdefault(RESERVE_CHECKS, {})
+        if len(remembered) > MAX_FRESH_TOKENS:
+            remembered.clear()  # reserved and never approved
+        remembered[token] = checks
+
+    def _reserve_checks(self, row: Reservation) -> ReserveChecks | None:
+        """What ``reserve`` read for this row, if the session has done nothing
+        since and it covers the row's rastered span."""
+        checks: ReserveChecks | None = self.session.info.get(RESERVE_CHECKS, {}).pop(row.token, None)
+        if checks is None or checks.activity != activity(self.session):
+            return None
+        assert row.start is not None and row.end is not None
+        if not any(start <= row.start and row.end <= end for start, end in checks.dates):
+            return None  # rastering widened the span beyond what was read
+        return checks
 
     def _refuse_duplicates_in_session(self, session_id: uuid.UUID, rows: list[Reservation]) -> None:
         existing = {
@@ -261,9 +299,13 @@ class ReservationsMixin(SchedulerBase):
         try:
             targets = []
             with self.session.no_autoflush:
-                views, next_id = self._masters_with_taken_and_id(
-                    [(row.start, row.end)], next_reservation_id=row.id is None
-                )
+                checks = self._reserve_checks(row) if row.id is None else None
+                if checks is not None:
+                    views, next_id = checks.views, checks.next_id
+                else:
+                    views, next_id = self._masters_with_taken_and_id(
+                        [(row.start, row.end)], next_reservation_id=row.id is None
+                    )
                 for view in views:
                     if not view.allocation.overlaps(row.start, row.end):
                         continue
