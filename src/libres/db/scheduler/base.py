@@ -96,6 +96,10 @@ class SpotUsage(NamedTuple):
     row_id: int | None  # its allocation row, if written
 
 
+# Spot usages read, by (master id, first slot start, last slot start).
+SpotUsages = dict[tuple[int, datetime, datetime], SpotUsage]
+
+
 def naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
@@ -438,32 +442,48 @@ class SchedulerBase(ContextServicesMixin):
             next_id = extra[0] if extra else None
         return views, next_id
 
-    def _master_spot(self, view: MasterView, start: datetime, end: datetime) -> Allocation | None:
+    def _master_spot(
+        self, view: MasterView, start: datetime, end: datetime, known: SpotUsages | None = None
+    ) -> Allocation | None:
         """``Allocation.find_spot`` of a master, its own slots read from the view."""
         master = view.allocation
         if not any(slot_start in view.taken for slot_start, _ in master.all_slots(start, end)):
             return master
         if master.quota == 1:
             return None
-        return self._first_free_spot(master, start, end)
+        return self._first_free_spot(master, start, end, known)
 
-    def _spot_usage(self, master: Allocation, start: datetime, end: datetime) -> SpotUsage:
+    def _spot_usage(
+        self, master: Allocation, start: datetime, end: datetime, known: SpotUsages | None = None
+    ) -> SpotUsage:
         """How many spots of a master (itself and its mirrors) are free in the
         range, and which is the first, in one query: the cost stays the same
-        whether one mirror is written or two hundred."""
+        whether one mirror is written or two hundred.
+
+        ``known`` holds usages read before, by master and slot range: one
+        found there is not read again, one read is added.
+        """
         slot_starts = [slot_start for slot_start, _ in master.all_slots(start, end)]
+        key = (master.id, min(slot_starts), max(slot_starts))
+        if known is not None and key in known:
+            return known[key]
         free, resource, row_id = self.session.execute(_SPOT_USAGE, {
             'spots': [str(key) for key in _spot_resources(master.resource, master.quota)],
-            'first': naive_utc(min(slot_starts)),
-            'last': naive_utc(max(slot_starts)),
+            'first': naive_utc(key[1]),
+            'last': naive_utc(key[2]),
             'start': naive_utc(master._start),
         }).one()
-        return SpotUsage(free, resource, row_id)
+        usage = SpotUsage(free, resource, row_id)
+        if known is not None:
+            known[key] = usage
+        return usage
 
-    def _first_free_spot(self, master: Allocation, start: datetime, end: datetime) -> Allocation | None:
+    def _first_free_spot(
+        self, master: Allocation, start: datetime, end: datetime, known: SpotUsages | None = None
+    ) -> Allocation | None:
         """The first free spot of a master (an unwritten mirror as a new row,
         not yet added), or None."""
-        usage = self._spot_usage(master, start, end)
+        usage = self._spot_usage(master, start, end, known)
         if usage.resource is None:
             return None
         if usage.resource == master.resource:

@@ -12,8 +12,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, select
 
 from libres.db.models import Allocation, Reservation, ReservedSlot
-from libres.db.scheduler.base import DatePair, MasterView, SchedulerBase
-from libres.db.session_activity import activity
+from libres.db.scheduler.base import DatePair, MasterView, SchedulerBase, SpotUsages
+from libres.db.session_activity import idle_memo
 from libres.modules import errors, events
 from libres.modules.rasterizer import rasterize_span
 
@@ -29,18 +29,16 @@ _BY_TOKEN = select(Reservation).where(
 # Session info key: tokens made by reserve() in this session, still unsaved.
 FRESH_TOKENS = 'libres.fresh_tokens'
 MAX_FRESH_TOKENS = 1000
-# Session info key: what reserve() read for a fresh token, by token.
-RESERVE_CHECKS = 'libres.reserve_checks'
 
 
 class ReserveChecks(NamedTuple):
     """What ``reserve`` read for a fresh token of one row: ``approve_reservations``
-    reuses it while the session has done nothing since (same ``activity``)."""
+    reuses it while the session stays idle (``idle_memo``)."""
 
     dates: list[DatePair]
     views: list[MasterView]  # the own resource's masters overlapping ``dates``
     next_id: int | None
-    activity: int
+    usages: SpotUsages  # the spots of quota masters read along the way
 
 
 class ReservationsMixin(SchedulerBase):
@@ -67,10 +65,12 @@ class ReservationsMixin(SchedulerBase):
 
     def _validate_reservation(
         self, dates: list[DatePair], quota: int, next_reservation_id: bool = False
-    ) -> tuple[list[MasterView], int | None]:
+    ) -> tuple[list[MasterView], int | None, SpotUsages]:
         """Refuse what cannot be booked; return the overlapping visible masters
-        (and a fresh reservation id if asked for, from the same query)."""
+        (and a fresh reservation id if asked for, from the same query) and the
+        spot usages read."""
         views, next_id = self._masters_with_taken_and_id(dates, True, next_reservation_id)
+        usages: SpotUsages = {}
         by_allocation = {id(view.allocation): view for view in views}
         for start, end, allocation in self._each_overlap(dates, [v.allocation for v in views]):
             # The waiting list of a manual allocation is never full.
@@ -80,7 +80,7 @@ class ReservationsMixin(SchedulerBase):
                     if self._master_spot(by_allocation[id(allocation)], start, end) is None or quota > 1:
                         raise errors.AlreadyReservedError()
                 else:
-                    if self._spot_usage(allocation, start, end).free < max(quota, 1):
+                    if self._spot_usage(allocation, start, end, usages).free < max(quota, 1):
                         raise errors.AlreadyReservedError()
             self._require_contained(allocation, start, end)
             if 0 < allocation.quota_limit < quota:
@@ -89,7 +89,7 @@ class ReservationsMixin(SchedulerBase):
                 raise errors.QuotaImpossible()
             if quota < 1:
                 raise errors.InvalidQuota()
-        return views, next_id
+        return views, next_id, usages
 
     # --- reserve --------------------------------------------------------------
 
@@ -148,7 +148,7 @@ class ReservationsMixin(SchedulerBase):
         prepared = self._prepare_dates(dates)
         fresh = not (single_token_per_session and session_id)
         # A fresh token of dates may be approved next: take its id along.
-        visible, next_id = self._validate_reservation(prepared, quota, fresh and not group)
+        visible, next_id, usages = self._validate_reservation(prepared, quota, fresh and not group)
 
         token = self._session_token(session_id, single_token_per_session)
         self._remember_if_fresh(token, session_id, single_token_per_session)
@@ -200,20 +200,14 @@ class ReservationsMixin(SchedulerBase):
         events.on_reservations_made(self.context, rows)
         if fresh and len(rows) == 1 and rows[0].target_type == 'allocation':
             own = [view for view in visible if view.allocation.resource == self.resource]
-            self._remember_checks(token, ReserveChecks(prepared, own, next_id, activity(self.session)))
+            idle_memo(self.session)[ReserveChecks, token] = ReserveChecks(prepared, own, next_id, usages)
         return token
-
-    def _remember_checks(self, token: uuid.UUID, checks: ReserveChecks) -> None:
-        remembered = self.session.info.setdefault(RESERVE_CHECKS, {})
-        if len(remembered) > MAX_FRESH_TOKENS:
-            remembered.clear()  # reserved and never approved
-        remembered[token] = checks
 
     def _reserve_checks(self, row: Reservation) -> ReserveChecks | None:
         """What ``reserve`` read for this row, if the session has done nothing
         since and it covers the row's rastered span."""
-        checks: ReserveChecks | None = self.session.info.get(RESERVE_CHECKS, {}).pop(row.token, None)
-        if checks is None or checks.activity != activity(self.session):
+        checks: ReserveChecks | None = idle_memo(self.session).get((ReserveChecks, row.token))
+        if checks is None:
             return None
         assert row.start is not None and row.end is not None
         if not any(start <= row.start and row.end <= end for start, end in checks.dates):
@@ -300,8 +294,9 @@ class ReservationsMixin(SchedulerBase):
             targets = []
             with self.session.no_autoflush:
                 checks = self._reserve_checks(row) if row.id is None else None
+                known: SpotUsages | None = None
                 if checks is not None:
-                    views, next_id = checks.views, checks.next_id
+                    views, next_id, known = checks.views, checks.next_id, dict(checks.usages)
                 else:
                     views, next_id = self._masters_with_taken_and_id(
                         [(row.start, row.end)], next_reservation_id=row.id is None
@@ -309,7 +304,7 @@ class ReservationsMixin(SchedulerBase):
                 for view in views:
                     if not view.allocation.overlaps(row.start, row.end):
                         continue
-                    spot = self._master_spot(view, row.start, row.end)
+                    spot = self._master_spot(view, row.start, row.end, known)
                     if spot is None:
                         raise errors.AlreadyReservedError()
                     targets.append(spot)
