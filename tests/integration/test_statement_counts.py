@@ -247,3 +247,21 @@ def test_tickets_reserved_together_and_approved_in_reverse_get_their_own_spots(
     assert len(late_spot) == len(early_spot) == 1 and late_spot != early_spot
     master = scheduler.allocation_by_date(start, end)
     assert scheduler.free_allocations_count(master, start, end) == 2
+
+
+def test_taking_the_id_early_skips_no_reservation_ids(scheduler: Scheduler) -> None:
+    day = datetime(2030, 5, 7)
+    scheduler.allocate((day.replace(hour=8), day.replace(hour=18)), partly_available=True, raster=15)
+    scheduler.commit()
+    # Reserved only, approved at once, reserved for a later approval: every
+    # row keeps the id its reserve took, none is skipped.
+    scheduler.reserve('waiting@example.org', (day.replace(hour=8), day.replace(hour=9)))
+    scheduler.approve_reservations(
+        scheduler.reserve('now@example.org', (day.replace(hour=9), day.replace(hour=10)))
+    )
+    later = scheduler.reserve('later@example.org', (day.replace(hour=10), day.replace(hour=11)))
+    scheduler.commit()
+    scheduler.approve_reservations(later)
+    scheduler.commit()
+    ids = sorted(r.id for r in scheduler.managed_reservations())
+    assert ids == list(range(ids[0], ids[0] + 3))

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, inspect, select
 
 from libres.db.models import Allocation, Reservation, ReservedSlot
 from libres.db.scheduler.base import DatePair, MasterView, SchedulerBase, SpotUsages
@@ -37,7 +37,6 @@ class ReserveChecks(NamedTuple):
 
     dates: list[DatePair]
     views: list[MasterView]  # the own resource's masters overlapping ``dates``
-    next_id: int | None
     usages: SpotUsages  # the spots of quota masters read along the way
 
 
@@ -147,7 +146,8 @@ class ReservationsMixin(SchedulerBase):
                 raise errors.InvalidReservationError(f'the group {group} has no allocations')
         prepared = self._prepare_dates(dates)
         fresh = not (single_token_per_session and session_id)
-        # A fresh token of dates may be approved next: take its id along.
+        # A fresh token of dates may be approved next, without a flush in
+        # between: its row takes an id from the same query.
         visible, next_id, usages = self._validate_reservation(prepared, quota, fresh and not group)
 
         token = self._session_token(session_id, single_token_per_session)
@@ -196,11 +196,13 @@ class ReservationsMixin(SchedulerBase):
         if session_id:
             self._refuse_duplicates_in_session(session_id, rows)
 
+        if next_id is not None:
+            rows[0].id = next_id
         self.session.add_all(rows)
         events.on_reservations_made(self.context, rows)
         if fresh and len(rows) == 1 and rows[0].target_type == 'allocation':
             own = [view for view in visible if view.allocation.resource == self.resource]
-            idle_memo(self.session)[ReserveChecks, token] = ReserveChecks(prepared, own, next_id, usages)
+            idle_memo(self.session)[ReserveChecks, token] = ReserveChecks(prepared, own, usages)
         return token
 
     def _reserve_checks(self, row: Reservation) -> ReserveChecks | None:
@@ -293,10 +295,11 @@ class ReservationsMixin(SchedulerBase):
         try:
             targets = []
             with self.session.no_autoflush:
-                checks = self._reserve_checks(row) if row.id is None else None
+                checks = self._reserve_checks(row) if inspect(row).pending else None
                 known: SpotUsages | None = None
+                next_id = None
                 if checks is not None:
-                    views, next_id, known = checks.views, checks.next_id, dict(checks.usages)
+                    views, known = checks.views, dict(checks.usages)
                 else:
                     views, next_id = self._masters_with_taken_and_id(
                         [(row.start, row.end)], next_reservation_id=row.id is None
