@@ -50,12 +50,16 @@ def as_utc(value: datetime) -> datetime:
 
 
 @lru_cache(maxsize=64)
-def _masters_statement(pairs: int, next_reservation_id: bool = False) -> Select[Any]:
+def _masters_statement(
+    pairs: int, next_reservation_id: bool = False, several_resources: bool = True
+) -> Select[Any]:
     """Masters of the given resources overlapping ``pairs`` date ranges, with
     their group size and the starts of their own slots; optionally also the
     next reservation id, so a new reservation needs no round trip of its own.
 
     Built once per shape: composing the expression costs more than running it.
+    One resource is compared as a plain parameter: a list is expanded into
+    the statement on every run.
     """
     member = aliased(Allocation)
     group_size = select(func.count()).where(
@@ -70,6 +74,7 @@ def _masters_statement(pairs: int, next_reservation_id: bool = False) -> Select[
         end = bindparam(f'end_{index}', type_=UTCDateTime())
         ranges.append(and_(overlap_hint(start, end), overlaps(start, end)))
     resources: Any = bindparam('resources', expanding=True)
+    resource: Any = bindparam('resource', type_=Allocation.resource.type)
     columns: list[Any] = [Allocation, group_size, taken]
     if next_reservation_id:
         # Uncorrelated: evaluated once per statement, not once per row.
@@ -79,9 +84,9 @@ def _masters_statement(pairs: int, next_reservation_id: bool = False) -> Select[
     return (
         select(*columns)
         .where(
-            Allocation.mirror_of.in_(resources),
+            Allocation.mirror_of.in_(resources) if several_resources else Allocation.mirror_of == resource,
             # Implied for masters; lets the GiST index of (resource, span) serve.
-            Allocation.resource.in_(resources),
+            Allocation.resource.in_(resources) if several_resources else Allocation.resource == resource,
             Allocation.resource == Allocation.mirror_of,
             or_(*ranges),
         )
@@ -428,13 +433,14 @@ class SchedulerBase(ContextServicesMixin):
         reservation id if asked for."""
         if not dates:
             return [], None
-        params: dict[str, Any] = {
-            'resources': self._visible_resources() if visible else [self.resource]
-        }
+        resources = self._visible_resources() if visible else [self.resource]
+        several = len(resources) > 1
+        params: dict[str, Any] = {'resources': resources} if several else {'resource': resources[0]}
         for index, (start, end) in enumerate(dates):
             params[f'start_{index}'] = start
             params[f'end_{index}'] = end
-        rows: Any = self.session.execute(_masters_statement(len(dates), next_reservation_id), params)
+        statement = _masters_statement(len(dates), next_reservation_id, several)
+        rows: Any = self.session.execute(statement, params)
         views = []
         next_id = None
         for allocation, size, starts, *extra in rows:
