@@ -539,10 +539,21 @@ class SchedulerBase(ContextServicesMixin):
                 if allocation.overlaps(start, end):
                     yield start, end, allocation
 
-    def _require_free_spots(self, allocation: Allocation, start: datetime, end: datetime, spots: int) -> None:
-        if allocation.find_spot(start, end) is None:
-            raise errors.AlreadyReservedError()
-        if self.free_allocations_count(allocation, start, end) < spots:
+    def _require_free_spots(
+        self, allocation: Allocation, start: datetime, end: datetime, spots: int,
+        view: MasterView | None = None, usages: SpotUsages | None = None,
+    ) -> None:
+        """A free spot, and ``spots`` free in all (``find_spot`` and
+        ``free_allocations_count`` of a master), without reading mirror by
+        mirror: one spot is checked on the master (its ``view`` if given),
+        several by one query (kept in ``usages`` if given)."""
+        if allocation.quota == 1:
+            master_free = (
+                self._master_spot(view, start, end) if view is not None else allocation.find_spot(start, end)
+            ) is not None
+            if not master_free or spots > 1:
+                raise errors.AlreadyReservedError()
+        elif self._spot_usage(allocation, start, end, usages).free < max(spots, 1):
             raise errors.AlreadyReservedError()
 
     def _require_contained(self, allocation: Allocation, start: datetime, end: datetime) -> None:

@@ -74,13 +74,7 @@ class ReservationsMixin(SchedulerBase):
         for start, end, allocation in self._each_overlap(dates, [v.allocation for v in views]):
             # The waiting list of a manual allocation is never full.
             if not allocation.approve_manually:
-                if allocation.quota == 1:
-                    # One spot: free, and only one asked for (as _require_free_spots).
-                    if self._master_spot(by_allocation[id(allocation)], start, end) is None or quota > 1:
-                        raise errors.AlreadyReservedError()
-                else:
-                    if self._spot_usage(allocation, start, end, usages).free < max(quota, 1):
-                        raise errors.AlreadyReservedError()
+                self._require_free_spots(allocation, start, end, quota, by_allocation[id(allocation)], usages)
             self._require_contained(allocation, start, end)
             if 0 < allocation.quota_limit < quota:
                 raise errors.QuotaOverLimit()
@@ -149,6 +143,7 @@ class ReservationsMixin(SchedulerBase):
         # A fresh token of dates may be approved next, without a flush in
         # between: its row takes an id from the same query.
         visible, next_id, usages = self._validate_reservation(prepared, quota, fresh and not group)
+        own = [view for view in visible if view.allocation.resource == self.resource]
 
         token = self._session_token(session_id, single_token_per_session)
         self._remember_if_fresh(token, session_id, single_token_per_session)
@@ -171,9 +166,8 @@ class ReservationsMixin(SchedulerBase):
             rows.append(new_row(target=group, target_type='group'))
         else:
             handled_groups: set[uuid.UUID] = set()
-            masters = [(v.allocation, v.in_group) for v in visible if v.allocation.resource == self.resource]
             for start, end in prepared:
-                for allocation, in_group in masters:
+                for allocation, in_group, _ in own:
                     if allocation.group in handled_groups or not allocation.overlaps(start, end):
                         continue
                     if in_group:
@@ -201,7 +195,6 @@ class ReservationsMixin(SchedulerBase):
         self.session.add_all(rows)
         events.on_reservations_made(self.context, rows)
         if fresh and len(rows) == 1 and rows[0].target_type == 'allocation':
-            own = [view for view in visible if view.allocation.resource == self.resource]
             idle_memo(self.session)[ReserveChecks, token] = ReserveChecks(prepared, own, usages)
         return token
 
