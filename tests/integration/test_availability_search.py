@@ -90,6 +90,25 @@ def test_search_by_time_window(scheduler: Scheduler) -> None:
     assert scheduler.search_allocations(datetime(2030, 4, 1, 8), datetime(2030, 6, 1, 9)) == []
 
 
+def test_search_filters_wide_and_narrow_windows_alike(scheduler: Scheduler) -> None:
+    # Narrow windows are filtered on plain columns before objects are built,
+    # wide ones after: both must keep exactly the allocations in the window.
+    hours = (2, 9, 13, 22)
+    allocated = {
+        (day, hour): allocation
+        for day in (1, 2, 3)
+        for hour in hours
+        for allocation in scheduler.allocate((at(hour, day=day), at(hour + 1, day=day)))
+    }
+    for first, last in ((12, 14), (8, 10), (1, 23), (6, 20), (0, 12), (10, 23)):
+        expected = [
+            allocated[day, hour] for day in (1, 2, 3) for hour in hours
+            if first <= hour < last  # the window ends 1 µs before its last hour
+        ]
+        found = scheduler.search_allocations(at(first, day=1), at(last, day=3))
+        assert found == expected, (first, last)
+
+
 def test_search_weekdays_exposure_and_availability(scheduler: Scheduler) -> None:
     sunday = datetime(2030, 5, 5)
     [allocation] = scheduler.allocate((sunday.replace(hour=13), sunday.replace(hour=15)), quota=4)

@@ -22,6 +22,9 @@ from libres.modules.rasterizer import rasterize_span
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 LATEST = datetime.max.replace(tzinfo=UTC)
 CHOICES = ('yes', 'no', 'any')
+# Below this share of a day, search_allocations filters the window on plain
+# columns before it builds any object.
+NARROW_WINDOW = 0.5
 
 
 def array_of(values: list[Any], item_type: Any) -> Any:
@@ -56,6 +59,13 @@ class TimeWindow:
                 localize(datetime.combine(days[1], self.end_time), self.zone),
             )
         return found
+
+    def share_of_day(self) -> float:
+        """How much of a day the window spans; 0 when it runs past midnight."""
+        seconds = (
+            datetime.combine(date.min, self.end_time) - datetime.combine(date.min, self.start_time)
+        ).total_seconds()
+        return max(seconds, 0.0) / 86400
 
     def overlaps(self, a_start: datetime, a_end: datetime, raster: int) -> bool:
         """``Allocation.overlaps`` with the window, from plain values."""
@@ -111,10 +121,11 @@ class AvailabilityMixin(SchedulerBase):
         day_filter = weekdays(days) if days else None
         window = TimeWindow(self.timezone, start, end)
         in_range = self.allocations_in_range(start, end)
-        in_window_already = self.exposes_everything()
+        # A narrow window keeps few rows: pick them from plain columns first
+        # and build objects only for those. A wide one keeps most, so that
+        # extra read costs more than the objects it spares.
+        in_window_already = self.exposes_everything() and window.share_of_day() < NARROW_WINDOW
         if in_window_already:
-            # Nothing hidden: pick the rows in the time window from plain
-            # columns and build objects only for those.
             columns = in_range.with_entities(
                 Allocation.id, Allocation._start, Allocation._end, Allocation._raster
             )
