@@ -124,7 +124,8 @@ class AvailabilityMixin(SchedulerBase):
         # A narrow window keeps few rows: pick them from plain columns first
         # and build objects only for those. A wide one keeps most, so that
         # extra read costs more than the objects it spares.
-        in_window_already = self.exposes_everything() and window.share_of_day() < NARROW_WINDOW
+        exposes_everything = self.exposes_everything()
+        in_window_already = exposes_everything and window.share_of_day() < NARROW_WINDOW
         if in_window_already:
             columns = in_range.with_entities(
                 Allocation.id, Allocation._start, Allocation._end, Allocation._raster
@@ -145,9 +146,10 @@ class AvailabilityMixin(SchedulerBase):
         found: list[Allocation] = []
         seen_groups: set[Any] = set()
         for allocation in candidates:
-            if not in_window_already and not (
-                self.is_allocation_exposed(allocation)
-                and window.overlaps(allocation._start, allocation._end, allocation.raster)
+            if not (exposes_everything or self.is_allocation_exposed(allocation)):
+                continue
+            if not in_window_already and not window.overlaps(
+                allocation._start, allocation._end, allocation.raster
             ):
                 continue
             if day_filter is not None and allocation.display_start().weekday() not in day_filter:

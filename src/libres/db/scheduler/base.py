@@ -474,7 +474,7 @@ class SchedulerBase(ContextServicesMixin):
         if known is not None and key in known:
             return known[key]
         free, resource, row_id = self.session.execute(_SPOT_USAGE, {
-            'spots': [str(key) for key in _spot_resources(master.resource, master.quota)],
+            'spots': [str(spot) for spot in _spot_resources(master.resource, master.quota)],
             'first': naive_utc(key[1]),
             'last': naive_utc(key[2]),
             'start': naive_utc(master._start),
