@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -21,6 +22,38 @@ from libres.db.scheduler import Scheduler
 from libres.modules import errors
 
 ZONE = 'Europe/Zurich'
+WEDNESDAY = 2
+
+
+@dataclass(frozen=True)
+class DemoDays:
+    """Every date the demo books on, derived from one starting day.
+
+    Each use case gets days of its own, and the nursery's course starts
+    strictly after its whole-day allocation, so no two allocations of one
+    resource can meet, whatever weekday, month end or DST change the
+    starting day falls on.
+    """
+
+    today: date
+
+    @property
+    def meeting_room(self) -> date:
+        return self.today + timedelta(days=7)
+
+    @property
+    def nursery(self) -> date:
+        return self.today + timedelta(days=7)
+
+    @property
+    def course(self) -> list[date]:
+        """The three Wednesdays after the nursery's day (never that day itself)."""
+        first = self.nursery + timedelta(days=(WEDNESDAY - self.nursery.weekday() - 1) % 7 + 1)
+        return [first + timedelta(weeks=n) for n in range(3)]
+
+    @property
+    def concert(self) -> date:
+        return self.today + timedelta(days=7)
 
 
 def _say(text: str = '') -> None:
@@ -111,7 +144,7 @@ def meeting_room(context: Context, day: date) -> None:
     _say(f'Calendar strip: {blocks}')
 
 
-def nursery(context: Context, day: date) -> None:
+def nursery(context: Context, day: date, course_days: list[date]) -> None:
     _heading('2. A nursery that approves from a waiting list')
     nursery = libres.new_scheduler(context, 'nursery', ZONE)
     midnight = datetime(day.year, day.month, day.day)
@@ -139,10 +172,7 @@ def nursery(context: Context, day: date) -> None:
     _say(f'Places left: {allocation.quota_left}, waiting list: {allocation.waitinglist_length}')
 
     # A course on three Wednesdays, booked only as a whole.
-    wednesdays = [
-        datetime(day.year, day.month, day.day, 14) + timedelta(days=7 * n + (2 - day.weekday()) % 7)
-        for n in range(3)
-    ]
+    wednesdays = [datetime(w.year, w.month, w.day, 14) for w in course_days]
     course = nursery.allocate([(w, w + timedelta(hours=2)) for w in wednesdays], grouped=True, quota=2)
     nursery.commit()
     _say(f'Course: {len(course)} Wednesday afternoons, 2 places, booked as a whole')
@@ -204,6 +234,8 @@ def concert(context: Context, day: date) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--dsn', help='PostgreSQL URL (default: the embedded server)')
+    parser.add_argument('--today', type=date.fromisoformat, default=None, metavar='YYYY-MM-DD',
+                        help='the day the demo takes as today (default: the real one)')
     args = parser.parse_args(argv)
 
     dsn = args.dsn
@@ -223,10 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     setup.commit()
 
     _say(f'libres {libres.__version__} on {dsn.split("@")[-1]}')
-    day = date.today() + timedelta(days=7)
-    meeting_room(context, day)
-    nursery(context, day)
-    concert(context, day)
+    days = DemoDays(args.today or date.today())
+    meeting_room(context, days.meeting_room)
+    nursery(context, days.nursery, days.course)
+    concert(context, days.concert)
     setup.close()
     return 0
 
