@@ -209,10 +209,16 @@ def test_a_write_without_flush_between_reserve_and_approve_is_seen(scheduler: Sc
     token = scheduler.reserve('guest@example.org', (day.replace(hour=9), day.replace(hour=10)))
     with scheduler.session.no_autoflush:  # the pending row stays unsaved
         scheduler.session.execute(text("""
+            WITH blocker AS (
+                INSERT INTO reservation_blockers (token, target, target_type, resource, created)
+                VALUES (gen_random_uuid(), gen_random_uuid(), 'group', :resource, now())
+                RETURNING id, token
+            )
             INSERT INTO reserved_slots (resource, start, "end", allocation_id, source_type,
                 reservation_token, source_id, created)
-            VALUES (:resource, :start, :start + interval '15 minutes' - interval '1 microsecond',
-                :allocation, 'blocker', gen_random_uuid(), 1, now())
+            SELECT :resource, :start, :start + interval '15 minutes' - interval '1 microsecond',
+                :allocation, 'blocker', blocker.token, blocker.id, now()
+            FROM blocker
         """), {'resource': allocation.resource, 'allocation': allocation.id,
                'start': (allocation._start + timedelta(hours=1, minutes=15)).replace(tzinfo=None)})
     with pytest.raises(errors.AlreadyReservedError):

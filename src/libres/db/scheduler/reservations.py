@@ -346,13 +346,20 @@ class ReservationsMixin(SchedulerBase):
         # One query for every date; the slots taken below join the loaded
         # collections, so each later date and copy sees the earlier ones.
         masters = self._masters_overlapping(dates)
+        # Approved before its first slot: a flush on the way (a query's
+        # autoflush) writes the owner before the slots, which the database
+        # checks at the end of each statement.
+        previous, row.status = row.status, 'approved'
         slots: list[ReservedSlot] = []
-        for start, end in dates * row.quota:
-            for target in self._spots_among(masters, start, end):
-                slots.extend(self._take_slots(target, start, end, row.token, 'reservation', source_id))
-        if not slots:
-            raise errors.NotReservableError()
-        row.status = 'approved'
+        try:
+            for start, end in dates * row.quota:
+                for target in self._spots_among(masters, start, end):
+                    slots.extend(self._take_slots(target, start, end, row.token, 'reservation', source_id))
+            if not slots:
+                raise errors.NotReservableError()
+        except Exception:
+            row.status = previous
+            raise
         return slots
 
     def deny_reservation(self, token: uuid.UUID) -> None:
