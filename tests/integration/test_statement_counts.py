@@ -137,7 +137,7 @@ def test_a_batch_that_overlaps_nothing_is_one_statement(scheduler: Scheduler) ->
     scheduler.allocate(week[:5])
     with counted(scheduler) as sent:
         added = scheduler.allocate(week[5:])
-    assert sent == ['WITH']  # the overlap check rides in the insert
+    assert sent == ['INSERT']  # the overlap check rides in the insert
     assert [a.display_start().hour for a in added] == [13, 14, 15, 16, 17]
 
 
@@ -147,7 +147,7 @@ def test_an_overlapping_batch_is_looked_at_and_writes_nothing(scheduler: Schedul
     scheduler.commit()
     with counted(scheduler) as sent, pytest.raises(errors.OverlappingAllocationError):
         scheduler.allocate(day)
-    assert sent == ['WITH', 'SELECT']  # the guarded insert wrote nothing; then the overlap query
+    assert sent == ['INSERT', 'SELECT']  # the guarded insert wrote nothing; then the overlap query
     assert len(scheduler.managed_allocations().all()) == 1
 
     added = scheduler.allocate(day, skip_overlapping=True)

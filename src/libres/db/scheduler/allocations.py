@@ -24,7 +24,13 @@ from libres.modules.utils import generate_uuids
 DAYS_MAP = {'mo': 0, 'tu': 1, 'we': 2, 'th': 3, 'fr': 4, 'sa': 5, 'su': 6}
 
 
-_INSERT_BATCH = text("""
+# The rows of a batch, for an ORM-enabled INSERT ... SELECT (so the session,
+# and a transaction manager listening to it, sees an insert).
+_BATCH_COLUMNS = (
+    'resource', 'type', 'mirror_of', 'group', 'quota', 'quota_limit', 'partly_available',
+    'approve_manually', 'timezone', 'data', '_start', '_end', '_raster', 'created',
+)
+_BATCH_ROWS = text("""
 WITH batch AS (
     SELECT start_at AT TIME ZONE 'UTC' AS start_at, end_at AT TIME ZONE 'UTC' AS end_at
     FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[])) AS spans(start_at, end_at)
@@ -36,16 +42,13 @@ WITH batch AS (
           && tsrange(CAST(:first AS timestamp), CAST(:last AS timestamp), '[]')
     LIMIT 1
 )
-INSERT INTO allocations (resource, type, mirror_of, "group", quota, quota_limit, partly_available,
-    approve_manually, timezone, data, _start, _end, _raster, created)
 SELECT CAST(:resource AS uuid), :type, CAST(:resource AS uuid),
     coalesce(CAST(:group AS uuid), gen_random_uuid()), :quota, :quota_limit,
     :partly_available, :approve_manually, :timezone, '{}'::jsonb, batch.start_at, batch.end_at,
     :_raster, :created
 FROM batch
 WHERE NOT EXISTS (SELECT 1 FROM clash)
-RETURNING *
-""")
+""").columns()
 
 
 def _array_literal(moments: list[datetime]) -> str:
@@ -115,7 +118,7 @@ class AllocationsMixin(SchedulerBase):
         the resource overlaps a span: the caller then looks for the overlap
         itself. It spares the separate overlap query when there is none."""
         params = {
-            **columns,
+            **{name: value for name, value in columns.items() if name not in ('mirror_of', 'data')},
             'guarded': guarded,
             'first': naive_utc(min(start for start, _ in spans)),
             'last': naive_utc(max(end for _, end in spans)),
@@ -125,12 +128,16 @@ class AllocationsMixin(SchedulerBase):
             'ends': _array_literal([end for _, end in spans]),
             'created': naive_utc(utcnow()),
         }
-        query = select(self.allocation_cls).from_statement(_INSERT_BATCH).options(
-            lazyload(self.allocation_cls.reserved_slots)
-        )
+        table = Allocation.__table__
+        # Bound into the statement: parameters given to an ORM insert are rows.
+        query = insert(self.allocation_cls).from_select(
+            [table.c[name] for name in _BATCH_COLUMNS], _BATCH_ROWS.bindparams(**params)
+        ).returning(
+            self.allocation_cls
+        ).options(lazyload(self.allocation_cls.reserved_slots))
         # The slot collections stay unloaded, as after a flush: read on access.
         with collector_paused():
-            by_start = {a._start: a for a in self.session.scalars(query, params)}
+            by_start = {a._start: a for a in self.session.scalars(query)}
         if not by_start:
             return []  # guarded, and something overlaps
         return [by_start[start] for start, _ in spans]
