@@ -212,11 +212,11 @@ class Queries(ContextServicesMixin):
         self.session.query(ReservedSlot).filter(
             ReservedSlot.reservation_token == token,
             ReservedSlot.source_type == 'reservation',
-        ).delete(synchronize_session=False)
+        ).delete(synchronize_session='fetch')
         # The user is active: restart the expiry clock of what is left.
         self.session.query(Reservation).filter(
             Reservation.session_id == session_id
-        ).update({Reservation.modified: utcnow()}, synchronize_session=False)
+        ).update({Reservation.modified: utcnow()}, synchronize_session='fetch')
         self.session.expire_all()
 
     def find_expired_reservation_sessions(
@@ -245,10 +245,10 @@ class Queries(ContextServicesMixin):
             self.session.query(ReservedSlot).filter(
                 ReservedSlot.source_type == 'reservation',
                 ReservedSlot.reservation_token.in_(tokens),
-            ).delete(synchronize_session=False)
+            ).delete(synchronize_session='fetch')
             self.session.query(Reservation).filter(
                 Reservation.session_id.in_(expired)
-            ).delete(synchronize_session=False)
+            ).delete(synchronize_session='fetch')
             self.session.expire_all()
         return expired
 

@@ -40,6 +40,11 @@ class ReservedSlot(TimestampMixin, ORMBase):
     reservation_token: Mapped[uuid.UUID]
     source_id: Mapped[int] = mapped_column(index=True)
 
+    # Deleting a reservation or blocker deletes its slots in the database;
+    # a host deleting those slot objects afterwards matches no row, which
+    # is fine, not a warning.
+    __mapper_args__ = {'confirm_deleted_rows': False}
+
     __table_args__ = (
         Index('reservation_resource_ix', 'reservation_token', 'resource'),
         CheckConstraint('start <= "end"', name='reserved_slots_start_before_end'),

@@ -264,7 +264,7 @@ class AllocationsMixin(SchedulerBase):
                 Allocation.id != master.id,
                 Allocation._start == master._start,
                 Allocation.mirror_of == master.mirror_of,
-            ).execution_options(synchronize_session=False)
+            ).execution_options(synchronize_session='fetch')
         )
         self.session.expire_all()
 

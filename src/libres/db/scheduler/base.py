@@ -204,6 +204,10 @@ class SchedulerBase(ContextServicesMixin):
             raise TypeError(f'expected a datetime, got {value!r}')
         return standardize_date(value, self.timezone)
 
+    def _prepare_range(self, start: datetime, end: datetime) -> DatePair:
+        """A start and an end as aware UTC (libres 1.4.0's name)."""
+        return self._prepare_date(start), self._prepare_date(end)
+
     def _prepare_dates(self, dates: Any) -> list[DatePair]:
         if isinstance(dates, (str, bytes, datetime)):
             raise TypeError(f'dates must be (start, end) pairs, got {dates!r}')
@@ -270,12 +274,22 @@ class SchedulerBase(ContextServicesMixin):
 
     def extinguish_managed_records(self) -> None:
         """Delete everything this scheduler owns: reservations, blockers,
-        slots and allocations (in that order, so nothing points nowhere)."""
-        self.managed_reservations().delete(synchronize_session=False)
-        self.managed_blockers().delete(synchronize_session=False)
-        self.managed_reserved_slots().delete(synchronize_session=False)
-        self.managed_allocations().delete(synchronize_session=False)
+        slots and allocations (in that order, so nothing points nowhere).
+
+        Bulk deletes, as in libres 1.4.0; objects of them loaded in the
+        session are marked deleted (``synchronize_session='fetch'``)."""
+        self.managed_reservations().delete(synchronize_session='fetch')
+        self.managed_blockers().delete(synchronize_session='fetch')
+        self.managed_reserved_slots().delete(synchronize_session='fetch')
+        self.managed_allocations().delete(synchronize_session='fetch')
         self.session.expire_all()
+
+    def _delete_each(self, query: Query[Any]) -> None:
+        """Delete the rows one by one through the unit of work (no bulk
+        statement), slots before their owners."""
+        for row in query:
+            self.session.delete(row)
+        self.session.flush()
 
     def _take_slots(
         self, spot: Allocation, start: datetime, end: datetime,

@@ -99,7 +99,9 @@ class BlockersMixin(SchedulerBase):
         return slots
 
     def remove_blocker(self, token: uuid.UUID, id: int | None = None) -> None:
-        self.reserved_slots_by_blocker(token, id).delete(synchronize_session=False)
+        """Remove the token's blockers (or one of them) with their slots,
+        through the unit of work as libres 1.4.0 did."""
+        self._delete_each(self.reserved_slots_by_blocker(token, id))
         for blocker in self.blockers_by_token(token, id):
             self.session.delete(blocker)
         self.session.flush()

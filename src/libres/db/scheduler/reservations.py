@@ -231,7 +231,10 @@ class ReservationsMixin(SchedulerBase):
             yield
 
     def approve_reservations(self, token: uuid.UUID) -> list[ReservedSlot]:
-        """Write the slots of the token's pending reservations."""
+        """Write the slots of the token's pending reservations.
+
+        The reservations and their slots are flushed before this returns:
+        host applications look them up under ``no_autoflush`` right after."""
         rows = self._reservations_to_approve(token)
         pending = [row for row in rows if row.status == 'pending']
         slots: list[ReservedSlot] = []
@@ -245,7 +248,24 @@ class ReservationsMixin(SchedulerBase):
                     except errors.LibresError as error:
                         error.reservation = row
                         raise
+        if pending:
+            self.session.flush()
         events.on_reservations_approved(self.context, pending)
+        return slots
+
+    def _approve_reservation_record(self, reservation: Reservation) -> list[ReservedSlot]:
+        """Approve one reservation row and return its new slots (flushed).
+
+        The name and behaviour of libres 1.4.0, which host applications call
+        to add a reservation to an existing ticket: no event is fired. A row
+        that is already approved gets no second set of slots (1.4.0 booked
+        another spot for it)."""
+        if reservation.status == 'approved':
+            return []
+        if reservation.id is None:
+            self.session.flush()
+        slots = self._write_slots(reservation, reservation.id)
+        self.session.flush()
         return slots
 
     def _reservations_to_approve(self, token: uuid.UUID) -> list[Reservation]:
@@ -371,8 +391,11 @@ class ReservationsMixin(SchedulerBase):
         events.on_reservations_denied(self.context, rows)
 
     def remove_reservation(self, token: uuid.UUID, id: int | None = None) -> None:
-        """Remove reservations of the token (or one of them) with their slots."""
-        self.reserved_slots_by_reservation(token, id).delete(synchronize_session=False)
+        """Remove reservations of the token (or one of them) with their slots.
+
+        Through the unit of work, as libres 1.4.0 did: host applications
+        answer bulk deletes with a savepoint of their transaction manager."""
+        self._delete_each(self.reserved_slots_by_reservation(token, id))
         rows = self.reservations_by_token(token, id).all()
         for row in rows:
             self.session.delete(row)
