@@ -69,3 +69,10 @@ def test_overlapping_pauses_in_threads_end_with_the_last() -> None:
     leave.set()
     thread.join(5)
     assert gc.isenabled()
+
+
+def test_a_pause_not_enabled_leaves_the_collector_running() -> None:
+    assert gc.isenabled()
+    with collector_paused(enabled=False):
+        assert gc.isenabled()
+    assert gc.isenabled()

@@ -10,6 +10,10 @@ Nothing built during the load is garbage yet, so walking it is wasted.
 The pause only postpones collection, it never skips it: the collector
 runs again as soon as the last overlapping pause ends. A collector that
 was already disabled when the first pause began stays disabled.
+
+It affects the whole process, every thread of the host application
+included, so the library pauses only when the context asks for it: the
+setting ``pause_gc_during_loads`` (default off).
 """
 
 from __future__ import annotations
@@ -25,10 +29,14 @@ _reenable = False
 
 
 @contextmanager
-def collector_paused() -> Iterator[None]:
-    """Run the block with the collector off; overlapping pauses (threads,
-    nesting) share one pause that ends with the last of them."""
+def collector_paused(enabled: bool = True) -> Iterator[None]:
+    """Run the block with the collector off (only if ``enabled``);
+    overlapping pauses (threads, nesting) share one pause that ends with
+    the last of them."""
     global _depth, _reenable
+    if not enabled:
+        yield
+        return
     with _lock:
         if _depth == 0:
             _reenable = gc.isenabled()

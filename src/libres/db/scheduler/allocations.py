@@ -12,7 +12,6 @@ from sqlalchemy import delete, func, insert, not_, select, text
 from sqlalchemy.orm import lazyload
 
 from libres.context.core import missing
-from libres.db.gc_pause import collector_paused
 from libres.db.models import Allocation, Reservation, ReservationBlocker, ReservedSlot
 from libres.db.overlap import overlap_hint
 from libres.db.scheduler.base import DatePair, SchedulerBase, naive_utc
@@ -136,7 +135,7 @@ class AllocationsMixin(SchedulerBase):
             self.allocation_cls
         ).options(lazyload(self.allocation_cls.reserved_slots))
         # The slot collections stay unloaded, as after a flush: read on access.
-        with collector_paused():
+        with self._loading_many():
             by_start = {a._start: a for a in self.session.scalars(query)}
         if not by_start:
             return []  # guarded, and something overlaps

@@ -11,7 +11,6 @@ from sqlalchemy import Integer, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Query, lazyload
 
-from libres.db.gc_pause import collector_paused
 from libres.db.models import Allocation
 from libres.db.queries import Queries
 from libres.db.scheduler.allocations import weekdays
@@ -130,7 +129,7 @@ class AvailabilityMixin(SchedulerBase):
             columns = in_range.with_entities(
                 Allocation.id, Allocation._start, Allocation._end, Allocation._raster
             )
-            with collector_paused():
+            with self._loading_many():
                 rows = columns.all()
             ids = [id for id, a_start, a_end, raster in rows if window.overlaps(a_start, a_end, raster)]
             if len(ids) < len(rows):
@@ -139,7 +138,7 @@ class AvailabilityMixin(SchedulerBase):
         if not (available_only or minspots):
             # Only the spot checks read the slots; the caller may still load them.
             ordered = ordered.options(lazyload(Allocation.reserved_slots))
-        with collector_paused():
+        with self._loading_many():
             candidates = ordered.all()
         grouped = self._groups_with_several(in_range) if candidates else set()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, time, timedelta
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
@@ -13,6 +14,7 @@ from sqlalchemy import Integer, Select, and_, bindparam, column, exists, func, o
 from sqlalchemy.orm import Query, aliased, joinedload, lazyload
 
 from libres.context.core import ContextServicesMixin
+from libres.db.gc_pause import collector_paused
 from libres.db.models import (
     Allocation,
     Reservation,
@@ -195,6 +197,11 @@ class SchedulerBase(ContextServicesMixin):
         from libres.db import migrate
 
         migrate.ensure_schema(self.session.get_bind().engine)
+
+    def _loading_many(self) -> AbstractContextManager[None]:
+        """Around loads of many objects: the collector paused only if the
+        context's ``pause_gc_during_loads`` setting asks for it."""
+        return collector_paused(self.context.get_setting('pause_gc_during_loads') is True)
 
     # --- dates ----------------------------------------------------------------
 
