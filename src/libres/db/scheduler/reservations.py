@@ -383,11 +383,14 @@ class ReservationsMixin(SchedulerBase):
         return slots
 
     def deny_reservation(self, token: uuid.UUID) -> None:
-        """Remove the token's pending reservations (approved ones stay)."""
-        rows = self.reservations_by_token(token).filter(Reservation.status == 'pending').all()
-        for row in rows:
-            self.session.delete(row)
-        self.session.flush()
+        """Remove the token's pending reservations (approved ones stay).
+
+        One bulk delete, as in libres 1.4.0 (host applications may hook it);
+        rows loaded in the session are marked deleted."""
+        pending = self.reservations_by_token(token).filter(Reservation.status == 'pending')
+        rows = pending.all()
+        if rows:
+            pending.delete(synchronize_session='fetch')
         events.on_reservations_denied(self.context, rows)
 
     def remove_reservation(self, token: uuid.UUID, id: int | None = None) -> None:
