@@ -8,7 +8,6 @@ takes a savepoint for every ORM bulk UPDATE or DELETE.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,7 +116,3 @@ class WriteCase:
     act: Callable[[Scheduler, dict[str, Any]], Any]
     check: Callable[[sa.Engine, Scheduler, dict[str, Any]], None]
     bulk_in_1_4_0: bool = False
-
-
-def new_token() -> uuid.UUID:
-    return uuid.uuid4()
