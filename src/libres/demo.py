@@ -256,10 +256,14 @@ def main(argv: list[str] | None = None) -> int:
 
     _say(f'libres {libres.__version__} on {dsn.split("@")[-1]}')
     days = DemoDays(args.today or date.today())
-    meeting_room(context, days.meeting_room)
-    nursery(context, days.nursery, days.course)
-    concert(context, days.concert)
-    setup.close()
+    try:
+        meeting_room(context, days.meeting_room)
+        nursery(context, days.nursery, days.course)
+        concert(context, days.concert)
+    finally:
+        # Whatever happened, no transaction is left open on the server.
+        setup.rollback()
+        setup.close()
     return 0
 
 
