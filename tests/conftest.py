@@ -21,6 +21,7 @@ from libres.context.session import SessionProvider
 from libres.db import migrate
 from libres.db.scheduler import Scheduler
 from libres.modules import events
+from tests.helpers import CountRows
 
 TABLES = 'reservations, reservation_blockers, reserved_slots, allocations'
 
@@ -114,7 +115,7 @@ def scheduler(context: Context) -> Scheduler:
 
 
 @pytest.fixture
-def count_rows(admin_engine: sa.Engine):  # type: ignore[no-untyped-def]
+def count_rows(admin_engine: sa.Engine) -> CountRows:
     """Row counts of the four tables, read outside the test's transaction."""
 
     def count() -> dict[str, int]:

@@ -5,7 +5,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.exc import IntegrityError
+from tests.helpers import CountRows
 
+from libres.context.core import Context
 from libres.db.models import Allocation
 from libres.db.scheduler import Scheduler
 from libres.modules import errors, events
@@ -80,7 +82,7 @@ def test_whole_day_end_date_counts(scheduler: Scheduler) -> None:
 
 
 @pytest.mark.parametrize('raster', [7, 0, 90, -5])
-def test_invalid_raster_is_refused(scheduler: Scheduler, raster: int, count_rows) -> None:
+def test_invalid_raster_is_refused(scheduler: Scheduler, raster: int, count_rows: CountRows) -> None:
     with pytest.raises(AssertionError):
         scheduler.allocate((datetime(2030, 5, 1, 8), datetime(2030, 5, 1, 9)), raster=raster)
     assert count_rows()['allocations'] == 0
@@ -163,7 +165,7 @@ def test_quota_none_and_zero_mean_one(scheduler: Scheduler) -> None:
     assert a.quota == b.quota == 1
 
 
-def test_quota_mirrors_are_imaginary_until_needed(scheduler: Scheduler, count_rows) -> None:
+def test_quota_mirrors_are_imaginary_until_needed(scheduler: Scheduler, count_rows: CountRows) -> None:
     [master] = scheduler.allocate(
         (datetime(2030, 5, 1, 8), datetime(2030, 5, 1, 9)), quota=3, quota_limit=2
     )
@@ -200,7 +202,7 @@ def test_data_and_flags_are_stored(scheduler: Scheduler) -> None:
     assert stored.approve_manually is True
 
 
-def test_unserialisable_data_fails_at_flush(scheduler: Scheduler, count_rows) -> None:
+def test_unserialisable_data_fails_at_flush(scheduler: Scheduler, count_rows: CountRows) -> None:
     with pytest.raises(TypeError, match='not JSON serializable'):
         scheduler.allocate(
             (datetime(2030, 5, 1, 8), datetime(2030, 5, 1, 9)), data={'when': datetime.now()}
@@ -240,7 +242,7 @@ def test_ambiguous_local_time_is_the_second_occurrence(scheduler: Scheduler) -> 
     assert allocation.start == datetime(2023, 10, 29, 1, 30, tzinfo=UTC)
 
 
-def test_half_hour_zone_rasters_on_the_utc_grid(context) -> None:
+def test_half_hour_zone_rasters_on_the_utc_grid(context: Context) -> None:
     kolkata = Scheduler(context, 'hall', 'Asia/Kolkata')
     [allocation] = kolkata.allocate(
         (datetime(2030, 5, 1, 9, 0), datetime(2030, 5, 1, 11, 0)), raster=60

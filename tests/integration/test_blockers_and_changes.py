@@ -5,7 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+from tests.helpers import CountRows
 
+from libres.db.models import Allocation
 from libres.db.scheduler import Scheduler
 from libres.modules import errors, events
 
@@ -29,7 +31,7 @@ def test_blocker_takes_its_slots(scheduler: Scheduler) -> None:
         scheduler.reserve('a@example.org', (at(15), at(15, 15)))
 
 
-def test_blocker_takes_every_spot_of_a_quota(scheduler: Scheduler, count_rows) -> None:
+def test_blocker_takes_every_spot_of_a_quota(scheduler: Scheduler, count_rows: CountRows) -> None:
     [allocation] = scheduler.allocate((at(20), at(22)), quota=3)
     scheduler.add_blocker((at(20), at(22)))
     scheduler.commit()
@@ -108,13 +110,13 @@ def test_change_group_blocker_is_ambiguous(scheduler: Scheduler) -> None:
 
 
 @pytest.fixture
-def partly(scheduler: Scheduler):  # type: ignore[no-untyped-def]
+def partly(scheduler: Scheduler) -> Allocation:
     [allocation] = scheduler.allocate((at(8), at(12)), partly_available=True, raster=15, quota=2)
     scheduler.commit()
     return allocation
 
 
-def test_change_reservation_keeps_identity(scheduler: Scheduler, partly) -> None:
+def test_change_reservation_keeps_identity(scheduler: Scheduler, partly: Allocation) -> None:
     changes = []
     order = []
     events.on_reservations_removed.append(lambda *a: order.append('removed'))
@@ -144,7 +146,7 @@ def test_change_reservation_keeps_identity(scheduler: Scheduler, partly) -> None
     assert scheduler.reserved_slots_by_reservation(token, old_id).count() == 16
 
 
-def test_change_reservation_failure_keeps_the_old_one(scheduler: Scheduler, partly) -> None:
+def test_change_reservation_failure_keeps_the_old_one(scheduler: Scheduler, partly: Allocation) -> None:
     whole = scheduler.reserve('w@example.org', (at(8), at(12)))
     scheduler.approve_reservations(whole)
     first = scheduler.reserve('a@example.org', (at(8), at(10)))
@@ -165,7 +167,7 @@ def test_change_reservation_failure_keeps_the_old_one(scheduler: Scheduler, part
     assert scheduler.change_reservation(second, row2.id, at(8), at(12)) is not None
 
 
-def test_change_reservation_errors(scheduler: Scheduler, partly) -> None:
+def test_change_reservation_errors(scheduler: Scheduler, partly: Allocation) -> None:
     token = scheduler.reserve('a@example.org', (at(8), at(9)))
     scheduler.approve_reservations(token)
     [row] = scheduler.reservations_by_token(token)
@@ -188,7 +190,7 @@ def test_change_group_reservation_is_ambiguous(scheduler: Scheduler) -> None:
         scheduler.change_reservation(token, row.id, at(10), at(10, 30))
 
 
-def test_change_email_and_data(scheduler: Scheduler, partly) -> None:
+def test_change_email_and_data(scheduler: Scheduler, partly: Allocation) -> None:
     token = scheduler.reserve('a@example.org', (at(8), at(9)))
     scheduler.change_email(token, 'b@example.org')
     scheduler.change_reservation_data(token, {'seat': 4})
@@ -197,7 +199,7 @@ def test_change_email_and_data(scheduler: Scheduler, partly) -> None:
     assert (row.email, row.data) == ('b@example.org', {'seat': 4})
 
 
-def test_change_reservation_time_candidates(scheduler: Scheduler, partly) -> None:
+def test_change_reservation_time_candidates(scheduler: Scheduler, partly: Allocation) -> None:
     whole = scheduler.allocate((at(8, day=2), at(9, day=2)))[0]
     assert whole.id
     tokens = [scheduler.reserve('a@example.org', (at(8 + i), at(9 + i))) for i in range(3)]
@@ -209,13 +211,13 @@ def test_change_reservation_time_candidates(scheduler: Scheduler, partly) -> Non
     assert scheduler.change_reservation_time_candidates(tokens[:1]).count() == 1
 
 
-def test_reservations_by_group_and_allocation(scheduler: Scheduler, partly) -> None:
+def test_reservations_by_group_and_allocation(scheduler: Scheduler, partly: Allocation) -> None:
     token = scheduler.reserve('a@example.org', (at(8), at(9)))
     assert scheduler.reservations_by_allocation(partly.id).one().token == token
     assert scheduler.reservations_by_group(partly.group).count() == 1
 
 
-def test_allocations_by_reservation_counts_each_once(scheduler: Scheduler, partly) -> None:
+def test_allocations_by_reservation_counts_each_once(scheduler: Scheduler, partly: Allocation) -> None:
     token = scheduler.reserve('a@example.org', (at(8), at(11)))
     assert scheduler.allocations_by_reservation(token).count() == 0
     scheduler.approve_reservations(token)

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from libres.context.core import Context
 from libres.db.models import Reservation
 from libres.db.scheduler import Scheduler
 from libres.modules import errors
@@ -224,7 +225,7 @@ def test_remove_unused_allocations(scheduler: Scheduler) -> None:
     assert scheduler.managed_allocations().filter_by(resource=scheduler.resource).count() == 7
 
 
-def test_remove_unused_on_weekdays(context) -> None:
+def test_remove_unused_on_weekdays(context: Context) -> None:
     scheduler = Scheduler(context, 'weekly', 'Europe/Zurich')
     for day in range(19, 26):
         scheduler.allocate((datetime(2023, 3, day), datetime(2023, 3, day, 2)))

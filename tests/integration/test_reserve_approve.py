@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.exc import IntegrityError
+from tests.helpers import CountRows
 
-from libres.db.models import Reservation, ReservedSlot
+from libres.db.models import Allocation, Reservation, ReservedSlot
 from libres.db.scheduler import Scheduler
 from libres.modules import errors, events
 
@@ -19,13 +20,13 @@ def hour(h: int, m: int = 0, day: int = 1) -> datetime:
 
 
 @pytest.fixture
-def room(scheduler: Scheduler):  # type: ignore[no-untyped-def]
+def room(scheduler: Scheduler) -> Allocation:
     [allocation] = scheduler.allocate((hour(15), hour(16)), partly_available=True, raster=15)
     scheduler.commit()
     return allocation
 
 
-def test_reserve_creates_a_pending_row_and_no_slots(scheduler: Scheduler, room, count_rows) -> None:
+def test_reserve_creates_a_pending_row_and_no_slots(scheduler: Scheduler, room: Allocation, count_rows: CountRows) -> None:
     token = scheduler.reserve(' alice@example.org ', (hour(15), hour(15, 30)))
     scheduler.commit()
     [row] = scheduler.reservations_by_token(token)
@@ -39,7 +40,7 @@ def test_reserve_creates_a_pending_row_and_no_slots(scheduler: Scheduler, room, 
     assert count_rows()['reserved_slots'] == 0
 
 
-def test_approve_writes_raster_slots(scheduler: Scheduler, room) -> None:
+def test_approve_writes_raster_slots(scheduler: Scheduler, room: Allocation) -> None:
     token = scheduler.reserve('alice@example.org', (hour(15), hour(15, 30)))
     slots = scheduler.approve_reservations(token)
     scheduler.commit()
@@ -59,14 +60,14 @@ def test_approve_writes_raster_slots(scheduler: Scheduler, room) -> None:
     assert {s.source_id for s in slots} == {row.id}
 
 
-def test_thirteen_minutes_become_two_slots(scheduler: Scheduler, room) -> None:
+def test_thirteen_minutes_become_two_slots(scheduler: Scheduler, room: Allocation) -> None:
     token = scheduler.reserve('a@example.org', (hour(15, 7), hour(15, 20)))
     [row] = scheduler.reservations_by_token(token)
     assert row.end == datetime(2030, 5, 1, 13, 30, tzinfo=UTC) - US
     assert len(scheduler.approve_reservations(token)) == 2
 
 
-def test_approval_events(scheduler: Scheduler, room) -> None:
+def test_approval_events(scheduler: Scheduler, room: Allocation) -> None:
     made, approved = [], []
     events.on_reservations_made.append(lambda ctx, rows: made.append(rows))
     events.on_reservations_approved.append(lambda ctx, rows: approved.append((ctx, rows)))
@@ -103,7 +104,7 @@ def test_whole_only_allocation_gets_one_wide_slot(scheduler: Scheduler) -> None:
     assert (slot.start, slot.end) == (allocation.start, allocation.end)
 
 
-def test_double_booking_refused_at_reserve(scheduler: Scheduler, room) -> None:
+def test_double_booking_refused_at_reserve(scheduler: Scheduler, room: Allocation) -> None:
     token = scheduler.reserve('a@example.org', (hour(15), hour(15, 30)))
     scheduler.approve_reservations(token)
     scheduler.commit()
@@ -114,7 +115,7 @@ def test_double_booking_refused_at_reserve(scheduler: Scheduler, room) -> None:
     assert len(scheduler.approve_reservations(other)) == 2
 
 
-def test_same_slot_twice_is_refused_by_the_primary_key(scheduler: Scheduler, room) -> None:
+def test_same_slot_twice_is_refused_by_the_primary_key(scheduler: Scheduler, room: Allocation) -> None:
     token = uuid.uuid4()
     for _ in range(2):
         scheduler.session.add(ReservedSlot(
@@ -126,7 +127,7 @@ def test_same_slot_twice_is_refused_by_the_primary_key(scheduler: Scheduler, roo
     scheduler.rollback()
 
 
-def test_quota_books_the_master_then_mirrors(scheduler: Scheduler, count_rows) -> None:
+def test_quota_books_the_master_then_mirrors(scheduler: Scheduler, count_rows: CountRows) -> None:
     scheduler.allocate((hour(20), hour(22)), quota=3)
     scheduler.commit()
     resources = []
@@ -201,14 +202,14 @@ def test_failed_approval_leaves_no_slots_in_the_session(scheduler: Scheduler) ->
     assert {r.status for r in scheduler.reservations_by_token(both)} == {'pending'}
 
 
-def test_outside_any_allocation_is_invalid(scheduler: Scheduler, room, count_rows) -> None:
+def test_outside_any_allocation_is_invalid(scheduler: Scheduler, room: Allocation, count_rows: CountRows) -> None:
     with pytest.raises(errors.InvalidReservationError):
         scheduler.reserve('a@example.org', (hour(18), hour(19)))
     scheduler.commit()
     assert count_rows()['reservations'] == 0
 
 
-def test_too_long_and_too_short(scheduler: Scheduler, room) -> None:
+def test_too_long_and_too_short(scheduler: Scheduler, room: Allocation) -> None:
     with pytest.raises(errors.ReservationTooLong):
         scheduler.reserve('a@example.org', (hour(15), hour(15, day=2)))
     with pytest.raises(errors.ReservationTooShort):
@@ -217,7 +218,7 @@ def test_too_long_and_too_short(scheduler: Scheduler, room) -> None:
         scheduler.reserve('a@example.org', (hour(15, 30), hour(15)))
 
 
-def test_range_wider_than_the_allocation_is_too_long(scheduler: Scheduler, room) -> None:
+def test_range_wider_than_the_allocation_is_too_long(scheduler: Scheduler, room: Allocation) -> None:
     with pytest.raises(errors.TimerangeTooLong):
         scheduler.reserve('a@example.org', (hour(14), hour(15, 30)))
 
@@ -231,7 +232,7 @@ def test_midnight_to_midnight_on_a_whole_day_allocation(scheduler: Scheduler) ->
 
 @pytest.mark.parametrize('email', ['nope', 'a@b', '', '@example.org', 'a@b.'])
 def test_invalid_email_is_refused_before_anything_else(
-    scheduler: Scheduler, room, email: str, count_rows
+    scheduler: Scheduler, room: Allocation, email: str, count_rows: CountRows
 ) -> None:
     with pytest.raises(errors.InvalidEmailAddress):
         scheduler.reserve(email, (hour(18), hour(19)))
@@ -239,7 +240,7 @@ def test_invalid_email_is_refused_before_anything_else(
     assert count_rows()['reservations'] == 0
 
 
-def test_dates_and_group_are_exclusive(scheduler: Scheduler, room) -> None:
+def test_dates_and_group_are_exclusive(scheduler: Scheduler, room: Allocation) -> None:
     with pytest.raises(AssertionError):
         scheduler.reserve('a@example.org')
     with pytest.raises(AssertionError):
@@ -272,7 +273,7 @@ def test_unknown_group_is_invalid(scheduler: Scheduler) -> None:
         scheduler.reserve('a@example.org', group=uuid.uuid4())
 
 
-def test_session_duplicates_and_shared_tokens(scheduler: Scheduler, room) -> None:
+def test_session_duplicates_and_shared_tokens(scheduler: Scheduler, room: Allocation) -> None:
     cart = uuid.uuid4()
     first = scheduler.reserve('a@example.org', (hour(15), hour(15, 15)), session_id=cart,
                               single_token_per_session=True)
@@ -292,7 +293,7 @@ def test_session_duplicates_and_shared_tokens(scheduler: Scheduler, room) -> Non
     assert third != first and third == fourth
 
 
-def test_deny_removes_pending_rows_only(scheduler: Scheduler, room) -> None:
+def test_deny_removes_pending_rows_only(scheduler: Scheduler, room: Allocation) -> None:
     denied = []
     events.on_reservations_denied.append(lambda ctx, rows: denied.append(rows))
     token = scheduler.reserve('a@example.org', (hour(15), hour(15, 30)))
@@ -306,7 +307,7 @@ def test_deny_removes_pending_rows_only(scheduler: Scheduler, room) -> None:
     assert scheduler.reservations_by_token(approved).count() == 1
 
 
-def test_remove_reservation_frees_its_slots(scheduler: Scheduler, room) -> None:
+def test_remove_reservation_frees_its_slots(scheduler: Scheduler, room: Allocation) -> None:
     removed = []
     events.on_reservations_removed.append(lambda ctx, rows: removed.append((ctx.name, rows)))
     token = scheduler.reserve('a@example.org', (hour(15), hour(16)))
@@ -320,7 +321,7 @@ def test_remove_reservation_frees_its_slots(scheduler: Scheduler, room) -> None:
     assert removed[0][0] == scheduler.context.name and removed[0][1][0].token == token
 
 
-def test_remove_one_of_two_siblings_keeps_the_other_slots(scheduler: Scheduler, room) -> None:
+def test_remove_one_of_two_siblings_keeps_the_other_slots(scheduler: Scheduler, room: Allocation) -> None:
     cart = uuid.uuid4()
     token = scheduler.reserve('a@example.org', (hour(15), hour(15, 15)), session_id=cart,
                               single_token_per_session=True)
@@ -343,7 +344,7 @@ def test_removing_a_narrow_reservation_removes_its_wide_slot(scheduler: Schedule
     assert scheduler.managed_reserved_slots().count() == 0
 
 
-def test_extinguish_leaves_nothing(scheduler: Scheduler, room, count_rows) -> None:
+def test_extinguish_leaves_nothing(scheduler: Scheduler, room: Allocation, count_rows: CountRows) -> None:
     token = scheduler.reserve('a@example.org', (hour(15), hour(15, 30)))
     scheduler.reserve('b@example.org', (hour(15, 30), hour(16)))
     scheduler.approve_reservations(token)
