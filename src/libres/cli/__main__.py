@@ -4,4 +4,4 @@ from __future__ import annotations
 
 from libres.cli.app import main
 
-main()
+main(prog_name="libres")

@@ -48,7 +48,7 @@ def database_options(function: F) -> F:
 
 def shown(url: URL) -> str:
     """The URL for people: no password, the socket directory readable."""
-    return unquote(url.set(password=None).render_as_string(hide_password=False))
+    return unquote(url._replace(password=None).render_as_string(hide_password=False))
 
 
 def parse(dsn: str) -> URL:
