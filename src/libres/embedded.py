@@ -64,7 +64,10 @@ def libpq_url(dsn: str) -> str:
 
 def bin_dir() -> Path:
     """Where the wheel keeps ``postgres``, ``psql`` and the other programs."""
-    return Path(_package().POSTGRES_BIN_PATH)
+    package = _package()
+    commands = getattr(package, '_commands', None)  # the module that runs them knows
+    found = getattr(commands, 'POSTGRES_BIN_PATH', None)
+    return Path(found) if found is not None else Path(package.__file__).parent / 'pginstall' / 'bin'
 
 
 def is_initialised(data_dir: Path | str | None = None) -> bool:

@@ -13,6 +13,7 @@ from alembic.util import CommandError as AlembicError
 
 from libres.cli import errors, preflight
 from libres.cli.group import common_options, emit_json, json_mode
+from libres.cli.report import plural
 from libres.cli.target import LIBRES_TABLES, Target, database_options, libres_tables, resolve
 from libres.db import migrate
 
@@ -122,13 +123,14 @@ def _what_it_drops(connection: sa.Connection, current: str, target: str | None) 
     text = 'undoes ' + ', '.join(undone)
     if target is None:
         counts = ', '.join(
-            f'{table} ({connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()} rows)'
+            f'{table} ({plural(connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one(), "row")})'
             for table in LIBRES_TABLES if table in libres_tables(connection))
         text += f' and drops the tables {counts} with all their data'
     return text
 
 
-@db.command()
+# Unknown options pass as REVISION, so that -1 is a revision, not an option.
+@db.command(context_settings={'ignore_unknown_options': True})
 @click.argument('revision')
 @click.option('--yes', '-y', is_flag=True, help='Do not ask before dropping the invariants or the data.')
 @database_options

@@ -10,12 +10,14 @@ read from the models, so a constraint added later is checked too.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from libres import integrity
+from libres.cli.report import span
 from libres.db.models import ORMBase
 
 NO_OVERLAP = 'allocations_no_overlap'
@@ -71,12 +73,8 @@ def blockers(engine: sa.Engine) -> list[Blocker]:
 
 
 def _describe_overlap(row: dict[str, Any]) -> str:
-    def span(start: Any, end: Any) -> str:
-        return f'{start:%Y-%m-%d %H:%M}–{end:%H:%M}' if start.date() == end.date() \
-            else f'{start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M}'
-
-    return (f'{row["allocation_id"]} ({span(row["start"], row["end"])} UTC) and '
-            f'{row["other_allocation_id"]} ({span(row["other_start"], row["other_end"])} UTC)')
+    return (f'{row["allocation_id"]} ({span(row["start"], row["end"], UTC)} UTC) and '
+            f'{row["other_allocation_id"]} ({span(row["other_start"], row["other_end"], UTC)} UTC)')
 
 
 def summary(found: list[Blocker]) -> str:

@@ -101,7 +101,7 @@ def _zone(name: str | None) -> tzinfo:
         return UTC
 
 
-def _span(start: datetime | None, end: datetime | None, zone: tzinfo) -> str:
+def span(start: datetime | None, end: datetime | None, zone: tzinfo) -> str:
     if start is None:
         return ''
     local_start = (start if start.tzinfo else start.replace(tzinfo=UTC)).astimezone(zone)
@@ -118,10 +118,10 @@ def _span(start: datetime | None, end: datetime | None, zone: tzinfo) -> str:
 def when(row: dict[str, Any], display_zone: str | None) -> str:
     """The row's times in its own zone (or ``display_zone``), labelled."""
     zone = _zone(display_zone or row.get('timezone'))
-    spans = [_span(row.get('start'), row.get('end'), zone)]
+    spans = [span(row.get('start'), row.get('end'), zone)]
     if row.get('other_start') is not None:
-        spans.append(_span(row.get('other_start'), row.get('other_end'), zone))
-    shown = ' and '.join(span for span in spans if span)
+        spans.append(span(row.get('other_start'), row.get('other_end'), zone))
+    shown = ' and '.join(text for text in spans if text)
     return f'{shown} {getattr(zone, "key", "UTC")}' if shown else ''
 
 
