@@ -122,9 +122,10 @@ def _what_it_drops(connection: sa.Connection, current: str, target: str | None) 
               if _position(target) < _position(revision) <= _position(current)]
     text = 'undoes ' + ', '.join(undone)
     if target is None:
-        counts = ', '.join(
-            f'{table} ({plural(connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one(), "row")})'
-            for table in LIBRES_TABLES if table in libres_tables(connection))
+        present = libres_tables(connection)
+        rows = {table: connection.execute(sa.text(f'SELECT count(*) FROM {table}')).scalar_one()
+                for table in LIBRES_TABLES if table in present}
+        counts = ', '.join(f'{table} ({plural(number, "row")})' for table, number in rows.items())
         text += f' and drops the tables {counts} with all their data'
     return text
 
