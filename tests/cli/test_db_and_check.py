@@ -192,3 +192,28 @@ def test_names_follow_the_library() -> None:
     context.set_setting('uuid_namespace', other)
     assert resource_of(context.name, 'hall', other) == Scheduler(context, 'hall', 'UTC').resource
     assert resource_of(context.name, 'hall') == uuid.uuid5(DEFAULT_UUID_NAMESPACE, f'{context.name}/hall')
+
+
+def test_a_progress_bar_on_a_large_database_in_a_terminal(
+        cart_database: tuple[str, uuid.UUID, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    from libres.cli import check
+
+    dsn, _, _ = cart_database
+    monkeypatch.setattr(check, 'LARGE', 0)  # every database counts as large
+    in_terminal = CliRunner(env={'TTY_COMPATIBLE': '1', **WIDE}).invoke(cli, ['check', '--json', '--dsn', dsn])
+    assert in_terminal.exit_code == 1 and 'checked' in in_terminal.stderr
+    assert json.loads(in_terminal.stdout)['counts'] == {'expired_cart_reservations': 1}
+    piped = CliRunner(env={'TTY_COMPATIBLE': '0'}).invoke(cli, ['check', '--json', '--dsn', dsn])
+    assert piped.exit_code == 1 and piped.stderr == ''
+
+
+def test_the_check_reports_its_progress(cart_database: tuple[str, uuid.UUID, int]) -> None:
+    from sqlalchemy.orm import Session
+
+    from libres import integrity
+
+    dsn, _, _ = cart_database
+    seen: list[str] = []
+    with Session(migrate.engine_for(dsn)) as session:
+        integrity.check(session, progress=seen.append)
+    assert seen == list(integrity.KINDS)

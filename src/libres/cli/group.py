@@ -63,9 +63,9 @@ def _typed(value: Any) -> Any:
     raise TypeError(f'{type(value).__name__} is not JSON serialisable')
 
 
-def emit_json(data: Any) -> None:
-    """``data`` as JSON on stdout."""
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_typed))
+def emit_json(data: Any, *, compact: bool = False) -> None:
+    """``data`` as JSON on stdout (``compact``: on one line)."""
+    click.echo(json.dumps(data, indent=None if compact else 2, ensure_ascii=False, default=_typed))
 
 
 def _asked(argv: Sequence[str], flag: str) -> bool:
@@ -106,7 +106,8 @@ def _translate(error: BaseException) -> errors.CommandError:
 def show_error(problem: errors.CommandError, *, as_json: bool) -> None:
     if as_json:
         extra = {'hint': problem.hint} if problem.hint else {}
-        emit_json({'error': problem.message, 'exit_code': problem.exit_code, **extra, **problem.data})
+        emit_json({'error': problem.message, 'exit_code': problem.exit_code, **extra, **problem.data},
+                  compact=True)
         return
     click.echo(f'Error: {problem.message}', err=True)
     if problem.hint:
