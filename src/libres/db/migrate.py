@@ -39,11 +39,14 @@ def _config(connection: Connection | None = None) -> Config:
     return config
 
 
-def engine_for(dsn: str) -> Engine:
+def engine_for(dsn: str, connect_timeout: int | None = None) -> Engine:
+    """An engine without a pool; ``connect_timeout`` (seconds) reaches the
+    driver (psycopg or psycopg2) so a server that does not answer fails fast."""
     url = make_url(dsn)
     if url.drivername == 'postgresql':
         url = url.set(drivername='postgresql+psycopg')
-    return create_engine(url, poolclass=pool.NullPool)
+    connect_args = {'connect_timeout': connect_timeout} if connect_timeout is not None else {}
+    return create_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
 
 
 @contextmanager
