@@ -22,7 +22,7 @@ from libres.db import migrate
 from libres.db.scheduler import Scheduler
 from libres.modules import events
 
-TABLES = 'reservations, reservation_blockers, reserved_slots, allocations'
+TABLES = 'reservations, reservation_blockers, reserved_slots, allocations, allocation_rules'
 
 
 def _server_dsn() -> str:

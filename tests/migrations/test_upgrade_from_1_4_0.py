@@ -63,12 +63,12 @@ def test_upgrade_keeps_every_row(published_python: str, fresh_database: Callable
     runner = CliRunner()
     result = runner.invoke(cli, ['db', 'upgrade', '--dsn', dsn])
     assert result.exit_code == 0, result.output
-    assert 'upgraded from libres 1.4.0 to 0003' in result.output
+    assert f'upgraded from libres 1.4.0 to {migrate.head()}' in result.output
     assert rows(engine) == before
     schema = snapshot(engine)
 
     again = runner.invoke(cli, ['db', 'upgrade', '--dsn', dsn])
-    assert again.exit_code == 0 and 'already at 0003' in again.output
+    assert again.exit_code == 0 and f'already at {migrate.head()}' in again.output
     assert snapshot(engine) == schema and rows(engine) == before
 
     checked = runner.invoke(cli, ['check', '--dsn', dsn, '--expired-before', '2000-01-01'])
