@@ -128,8 +128,8 @@ def extend_rule(scheduler: RuleScheduler, rule: AllocationRule, until: datetime)
     (naive local, exclusive). Occurrences that overlap an allocation are
     skipped and counted. The caller holds the resource lock."""
     if rule.stopped or until <= rule.generated_until:
-        rule.last_extension = Extension()
-        return rule.last_extension
+        nothing = rule.last_extension = Extension()
+        return nothing
     recurrence = recurrence_of(rule)
     occurrences = recurrence.occurrences(rule.generated_until, until)
     require_apart([o.local_start for o in occurrences], recurrence.duration)
@@ -147,5 +147,5 @@ def extend_rule(scheduler: RuleScheduler, rule: AllocationRule, until: datetime)
             skip_overlapping=True,
         )
     rule.generated_until = until
-    rule.last_extension = Extension(len(made), len(occurrences) - len(made) + dropped)
-    return rule.last_extension
+    done = rule.last_extension = Extension(len(made), len(occurrences) - len(made) + dropped)
+    return done

@@ -17,6 +17,7 @@ from itertools import takewhile
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from libres.context.core import missing
 from libres.db.models import Allocation
@@ -34,7 +35,15 @@ from libres.db.rules.extension import (
     require_within_limit,
 )
 from libres.db.rules.model import AllocationRule
-from libres.db.rules.recurrence import MAX_HORIZON, Recurrence, localise, normalised_text, parse, rule_text
+from libres.db.rules.recurrence import (
+    MAX_HORIZON,
+    Recurrence,
+    count_of,
+    localise,
+    normalised_text,
+    parse,
+    rule_text,
+)
 from libres.modules import errors
 from libres.modules.rasterizer import is_valid_raster
 
@@ -71,7 +80,8 @@ def _rule_id(value: Any) -> uuid.UUID:
 
 def _whole_number(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise errors.InvalidRuleError(f'the {name} must be a whole number of at least {minimum}, got {value!r}')
+        raise errors.InvalidRuleError(
+            f'the {name} must be a whole number of at least {minimum}, got {value!r}')
     return value
 
 
@@ -124,7 +134,7 @@ class RuleBook:
         self.scheduler = scheduler
 
     @property
-    def session(self) -> Any:
+    def session(self) -> Session:
         return self.scheduler.session
 
     def _now(self) -> datetime:
@@ -274,7 +284,7 @@ class RuleBook:
         reach = max(old.generated_until, horizon_end(new, self._now()))
         kept_old: AllocationRule | None = old
         if before:
-            count = old_recurrence.rule._count  # noqa: SLF001 - dateutil exposes no getter
+            count = count_of(old_recurrence.rule)
             until = before[-1] if count is not None else cut - timedelta(seconds=1)
             old.rrule = rule_text(old_recurrence.rule.replace(count=None, until=until))
             old.generated_until = min(old.generated_until, cut)
@@ -304,7 +314,7 @@ class RuleBook:
                 raise errors.InvalidRuleError(f'the rule has no occurrence from {cut:%Y-%m-%d} on')
             first_day = following.date()
             pattern = old_recurrence.rule
-            count = pattern._count  # noqa: SLF001 - dateutil exposes no getter
+            count = count_of(pattern)
             if count is not None:
                 left = count - len(before)
                 if left <= 0:

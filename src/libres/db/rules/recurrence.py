@@ -84,6 +84,14 @@ def rule_text(parsed: rrule) -> str:
     raise AssertionError(f'no RRULE in {parsed}')  # pragma: no cover
 
 
+def count_of(parsed: rrule) -> int | None:
+    """The rule's COUNT, if it has one."""
+    for part in rule_text(parsed).split(';'):
+        if part.startswith('COUNT='):
+            return int(part[len('COUNT='):])
+    return None
+
+
 @dataclass(frozen=True)
 class Recurrence:
     """A parsed rule with its first occurrence, zone and exceptions."""
