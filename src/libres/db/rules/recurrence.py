@@ -11,8 +11,11 @@ The DST rule (PEP 495 ``fold=0``), for the start and the end alike:
 * a wall time in the autumn's repeated hour is its first occurrence, still
   in summer time (Zurich, last Sunday of October, 02:30 is 02:30 CEST).
 
-An occurrence that thereby has no length left (it lay wholly inside the
-gap) does not happen that day: it is skipped like an exception.
+So an occurrence wholly inside the gap moves forward as a whole, one that
+starts in it and ends after it is shortened, and one with no length left
+(02:00–03:00 on Zurich's spring day) does not happen that day: it is left
+out like an exception. Should the gap move an occurrence onto the next one
+(rules repeating within the hour), the later one is skipped and counted.
 """
 
 from __future__ import annotations
