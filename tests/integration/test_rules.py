@@ -150,6 +150,8 @@ def test_stop_keeps_the_allocations_and_makes_no_more(scheduler: Scheduler) -> N
     assert scheduler.stop_rule(rule.id).stopped
     assert scheduler.extend_rules(until=date(2031, 12, 31)) == 0
     assert len(scheduler.allocations_by_rule(rule.id)) == 20
+    with pytest.raises(errors.InvalidRuleError, match='stopped'):
+        scheduler.change_rule(rule.id, date(2031, 4, 1), start_time=time(9))
 
 
 def test_delete_removes_the_unbooked_and_keeps_the_booked(scheduler: Scheduler) -> None:

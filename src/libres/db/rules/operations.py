@@ -255,6 +255,8 @@ class RuleBook:
             options['data'] = data
         checked = _checked_options(options)
         old = self._locked(rule_id)
+        if old.stopped:
+            raise errors.InvalidRuleError('the rule is stopped: add a new rule instead of changing it')
         new_horizon = _checked_horizon(horizon if horizon is not None else old.horizon)
         cut = datetime.combine(effective_from, time())
         old_recurrence = recurrence_of(old)
@@ -277,7 +279,7 @@ class RuleBook:
             id=uuid.uuid4(), resource=old.resource, context=old.context, scheduler=old.scheduler,
             timezone=old.timezone, rrule=rule_text(successor.rule), start=new_start, end=new_end,
             whole_day=old.whole_day, horizon=new_horizon, exceptions=excepted,
-            generated_until=new_start, stopped=old.stopped, **values,
+            generated_until=new_start, stopped=False, **values,
         )
         rule_allocations.remove_unbooked(self.session, self.scheduler.resource, unbooked)
         rule_allocations.retag(self.session, self.scheduler.resource, [a.group for a in booked], new.hex)
