@@ -253,3 +253,12 @@ def test_bad_options_unknown_ids_and_far_horizons_are_refused(
         other.delete_rule(rule.id)  # rules belong to their resource
     scheduler.rollback()
     assert count_rows() == before and rule_rows(admin_engine) == 1
+
+
+def test_extinguishing_the_records_takes_the_rules_too(scheduler: Scheduler) -> None:
+    opening_hours(scheduler)
+    other = Scheduler(scheduler.context, 'other room', 'Europe/Zurich')
+    kept = opening_hours(other)
+    scheduler.extinguish_managed_records()
+    assert scheduler.rules() == [] and scheduler.managed_allocations().count() == 0
+    assert other.rules() == [kept]

@@ -89,8 +89,6 @@ class Calendar(RuleBasedStateMachine):
 
     def _forget_everything(self) -> None:
         for scheduler in self.schedulers.values():
-            for made in scheduler.rules():
-                scheduler.session.delete(made)
             scheduler.extinguish_managed_records()
         self.schedulers['a'].commit()
 

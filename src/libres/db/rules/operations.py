@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from itertools import takewhile
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from libres.context.core import missing
@@ -243,6 +243,13 @@ class RuleBook:
         rule_allocations.remove_unbooked(self.session, self.scheduler.resource, unbooked)
         self.session.delete(rule)
         return len(unbooked), len(found) - len(unbooked)
+
+    def delete_all(self) -> None:
+        """Remove every rule of the resource (its allocations are left alone)."""
+        self.session.execute(
+            delete(AllocationRule).where(AllocationRule.resource == self.scheduler.resource)
+            .execution_options(synchronize_session='fetch')
+        )
 
     def change(
         self, rule_id: Any, effective_from: date, rrule: str | None = None,

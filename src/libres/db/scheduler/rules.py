@@ -17,6 +17,12 @@ class RulesMixin:
     def _rule_book(self) -> RuleBook:
         return RuleBook(self)  # type: ignore[arg-type]
 
+    def extinguish_managed_records(self) -> None:
+        """Also the resource's rules: left behind, cron would make their
+        allocations again."""
+        self._rule_book().delete_all()
+        super().extinguish_managed_records()  # type: ignore[misc]
+
     def add_rule(
         self, rrule: str, start: date | datetime, end: date | datetime,
         horizon: timedelta = DEFAULT_HORIZON, whole_day: bool = False, quota: int = 1,
