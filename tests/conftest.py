@@ -23,7 +23,7 @@ from libres.db.scheduler import Scheduler
 from libres.modules import events
 from tests.helpers import CountRows
 
-TABLES = 'reservations, reservation_blockers, reserved_slots, allocations'
+TABLES = 'reservations, reservation_blockers, reserved_slots, allocations, allocation_rules'
 
 
 def _server_dsn() -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from libres import integrity
 from libres.context.core import Context
 from libres.db.models import Allocation, ReservedSlot
+from libres.db.rules import AllocationRule
 from libres.db.scheduler import Scheduler
 from libres.modules import errors
 
@@ -36,6 +37,7 @@ class ModelAllocation:
     end: int  # exclusive
     partly: bool
     spots: list[set[int]] = field(default_factory=list)  # occupied hours per sibling, key order
+    rule: uuid.UUID | None = None  # the rule that made it (data['rule'])
 
     def hours(self, start: int, end: int) -> set[int]:
         return set(range(self.start, self.end)) if not self.partly else set(range(start, end))
@@ -53,6 +55,26 @@ class Holding:
     taken: list[int] = field(default_factory=list)
 
 
+@dataclass
+class ModelRule:
+    """An hourly rule: its occurrences (start hours), all on known hours."""
+
+    name: str
+    id: uuid.UUID
+    hours: list[int]  # every occurrence of the recurrence, exceptions included
+    length: int
+    quota: int
+    partly: bool
+    horizon: int
+    reach: int  # allocations exist for occurrences before this hour
+    interval: int
+    exceptions: set[int] = field(default_factory=set)  # day numbers from DAY
+    stopped: bool = False
+
+    def due(self, until: int) -> list[int]:
+        return [h for h in self.hours if self.reach <= h < until and h // 24 not in self.exceptions]
+
+
 class Calendar(RuleBasedStateMachine):
     context: Context
     engine: sa.Engine
@@ -62,15 +84,17 @@ class Calendar(RuleBasedStateMachine):
         self.schedulers = {name: Scheduler(self.context, name, 'UTC') for name in NAMES}
         self.allocations: list[ModelAllocation] = []
         self.holdings: dict[uuid.UUID, Holding] = {}
+        self.rules: list[ModelRule] = []
+        self._forget_everything()
+
+    def _forget_everything(self) -> None:
         for scheduler in self.schedulers.values():
             scheduler.extinguish_managed_records()
         self.schedulers['a'].commit()
 
     def teardown(self) -> None:
         self.schedulers['a'].rollback()
-        for scheduler in self.schedulers.values():
-            scheduler.extinguish_managed_records()
-        self.schedulers['a'].commit()
+        self._forget_everything()
 
     # --- helpers ------------------------------------------------------------
 
@@ -283,6 +307,148 @@ class Calendar(RuleBasedStateMachine):
         allocation.start, allocation.end = start, end
         self.done(True, expected=expected)
 
+    # --- recurring rules ------------------------------------------------------
+
+    def _booked(self, allocation: ModelAllocation) -> bool:
+        return any(h.allocation is allocation for h in self.holdings.values())
+
+    def _make(self, rule: ModelRule, hours: list[int]) -> list[ModelAllocation]:
+        """What the library makes of the due hours: each unless it overlaps."""
+        made = []
+        for start in hours:
+            end = start + rule.length
+            if any(a.name == rule.name and a.start < end and start < a.end for a in self.allocations):
+                continue
+            allocation = ModelAllocation(rule.name, 0, start, end, rule.partly,
+                                         [set() for _ in range(rule.quota)], rule.id)
+            self.allocations.append(allocation)
+            made.append(allocation)
+        return made
+
+    def _learn_ids(self, rule: ModelRule, made: list[ModelAllocation]) -> None:
+        by_start = {a.start: a.id for a in self.schedulers[rule.name].allocations_by_rule(rule.id)}
+        for allocation in made:
+            allocation.id = by_start[hour(allocation.start)]
+
+    @rule(name=st.sampled_from(NAMES), start=st.integers(0, 20), interval=st.integers(1, 4),
+          count=st.integers(1, 6), data=st.data(), quota=st.integers(1, 2), partly=st.booleans(),
+          horizon=st.integers(1, 12))
+    def add_rule(self, name: str, start: int, interval: int, count: int, data: st.DataObject,
+                 quota: int, partly: bool, horizon: int) -> None:
+        length = data.draw(st.integers(1, min(interval, 23 - start) if start < 23 else 1))
+        if start + length > 23:
+            return
+        hours = [start + k * interval for k in range(count)]
+        made = self.schedulers[name].add_rule(
+            f'FREQ=HOURLY;INTERVAL={interval};COUNT={count}', hour(start).replace(tzinfo=None),
+            hour(start + length).replace(tzinfo=None), horizon=timedelta(hours=horizon),
+            quota=quota, partly_available=partly, raster=60)
+        model = ModelRule(name, made.id, hours, length, quota, partly, horizon, start, interval)
+        created = self._make(model, model.due(start + horizon))
+        model.reach = start + horizon
+        assert made.last_extension is not None and made.last_extension.created == len(created)
+        self.rules.append(model)
+        self._learn_ids(model, created)
+        self.done(True)
+
+    @precondition(lambda self: self.rules)
+    @rule(name=st.sampled_from(NAMES), until=st.integers(0, 40))
+    def extend_rules(self, name: str, until: int) -> None:
+        mine = sorted((r for r in self.rules if r.name == name),
+                      key=lambda r: (r.hours[0] if r.hours else 0, r.id))
+        created = []
+        for model in mine:
+            if model.stopped or until <= model.reach:
+                continue
+            made = self._make(model, model.due(until))
+            model.reach = until
+            created.append((model, made))
+        assert self.schedulers[name].extend_rules(until=hour(until).replace(tzinfo=None)) == sum(
+            len(made) for _, made in created)
+        for model, made in created:
+            self._learn_ids(model, made)
+        self.done(True)
+
+    @precondition(lambda self: self.rules)
+    @rule(data=st.data(), day=st.integers(0, 1))
+    def add_rule_exception(self, data: st.DataObject, day: int) -> None:
+        model = data.draw(st.sampled_from(self.rules))
+        those = [a for a in self.allocations if a.rule == model.id and a.start // 24 == day]
+        blocked = any(self._booked(a) for a in those)
+        try:
+            removed = self.schedulers[model.name].add_rule_exception(model.id, (DAY + timedelta(days=day)).date())
+        except errors.AffectedReservationError:
+            return self.done(False, expected=not blocked)
+        assert removed == len(those)
+        self.allocations = [a for a in self.allocations if a not in those]
+        model.exceptions.add(day)
+        self.done(True, expected=not blocked)
+
+    @precondition(lambda self: self.rules)
+    @rule(data=st.data(), day=st.integers(0, 1), shift=st.integers(0, 1), quota=st.integers(1, 2))
+    def change_rule(self, data: st.DataObject, day: int, shift: int, quota: int) -> None:
+        old = data.draw(st.sampled_from(self.rules))
+        cut = 24 * day
+        before = [h for h in old.hours if h < cut]
+        following = [h for h in old.hours if h >= cut]
+        new_first = following[0] + shift if following else 0
+        if following and new_first % 24 + old.length > 23:
+            return  # the new times would leave the day
+        remaining = len(old.hours) - len(before)
+        new_hours = [new_first + k * old.interval for k in range(remaining)] if following else []
+        exceptions = {d for d in old.exceptions if d >= day}
+        valid = not old.stopped and any(h // 24 not in exceptions for h in new_hours)
+        scheduler = self.schedulers[old.name]
+        start_time = time(new_first % 24) if following else None
+        end_time = time((new_first % 24) + old.length) if following else None
+        try:
+            change = scheduler.change_rule(old.id, (DAY + timedelta(days=day)).date(),
+                                           start_time=start_time, end_time=end_time, quota=quota)
+        except errors.InvalidRuleError:
+            return self.done(False, expected=valid)
+        assert valid
+        later = [a for a in self.allocations if a.rule == old.id and a.start >= cut]
+        booked = [a for a in later if self._booked(a)]
+        assert sorted(a.id for a in change.retagged) == sorted(a.id for a in booked)
+        assert change.removed == len(later) - len(booked)
+        self.allocations = [a for a in self.allocations if a not in later or a in booked]
+        new = ModelRule(old.name, change.new.id, new_hours, old.length, quota, old.partly, old.horizon,
+                        new_first, old.interval, exceptions)
+        for allocation in booked:
+            allocation.rule = new.id
+        reach = max(old.reach, new_first + old.horizon)
+        made = self._make(new, new.due(reach))
+        new.reach = reach
+        if before:
+            old.hours, old.reach = before, min(old.reach, cut)
+            assert change.old is not None
+        else:
+            self.rules.remove(old)
+            assert change.old is None
+        self.rules.append(new)
+        assert change.extension.created == len(made)
+        self._learn_ids(new, made)
+        self.done(True)
+
+    @precondition(lambda self: self.rules)
+    @rule(data=st.data())
+    def stop_rule(self, data: st.DataObject) -> None:
+        model = data.draw(st.sampled_from(self.rules))
+        assert self.schedulers[model.name].stop_rule(model.id).stopped
+        model.stopped = True
+        self.done(True)
+
+    @precondition(lambda self: self.rules)
+    @rule(data=st.data())
+    def delete_rule(self, data: st.DataObject) -> None:
+        model = data.draw(st.sampled_from(self.rules))
+        mine = [a for a in self.allocations if a.rule == model.id and a.name == model.name]
+        kept = [a for a in mine if self._booked(a)]
+        assert self.schedulers[model.name].delete_rule(model.id) == (len(mine) - len(kept), len(kept))
+        self.allocations = [a for a in self.allocations if a not in mine or a in kept]
+        self.rules.remove(model)
+        self.done(True)
+
     # --- invariants -----------------------------------------------------------
 
     @invariant()
@@ -304,6 +470,22 @@ class Calendar(RuleBasedStateMachine):
                         used = sum(1 for s in slots if s.start <= hour(h) <= s.end)
                         assert used == sum(1 for taken in allocation.spots if h in taken), (name, h)
                     assert all(r.quota == len(allocation.spots) for r in rows if r.is_master)
+
+    @invariant()
+    def rules_match_the_model(self) -> None:
+        with Session(self.engine) as session:
+            for name, scheduler in self.schedulers.items():
+                tags = {a._start: (a.data or {}).get('rule') for a in session.query(Allocation).filter(
+                    Allocation.resource == scheduler.resource)}
+                assert tags == {hour(a.start): a.rule.hex if a.rule else None
+                                for a in self.allocations if a.name == name}
+                rows = {r.id: r for r in session.query(AllocationRule).filter(
+                    AllocationRule.resource == scheduler.resource)}
+                mine = {r.id: r for r in self.rules if r.name == name}
+                assert set(rows) == set(mine)
+                for rule_id, row in rows.items():
+                    assert row.stopped == mine[rule_id].stopped
+                    assert row.generated_until == hour(mine[rule_id].reach).replace(tzinfo=None)
 
 
 @pytest.mark.filterwarnings('ignore::hypothesis.errors.NonInteractiveExampleWarning')

@@ -19,8 +19,10 @@ def test_migrations_equal_create_all(fresh_database: Callable[[], str]) -> None:
     for kind in a:
         assert a[kind] - b[kind] == set(), f'{kind} only after the migrations'
         assert b[kind] - a[kind] == set(), f'{kind} only after create_all'
-    # 10 checks, the exclusion, 4 primary keys, 1 unique, 1 foreign key
-    assert len(a['constraints']) == 17 and len(a['triggers']) == 7
+    # 10 checks, the exclusion, 4 primary keys, 1 unique, 1 foreign key;
+    # allocation_rules: 5 checks, 1 primary key
+    assert len(a['constraints']) == 23 and len(a['triggers']) == 7
+    assert any(row[0] == 'allocation_rules' for row in a['columns'])
 
 
 def test_setup_stamps_the_newest_revision(fresh_database: Callable[[], str]) -> None:
@@ -44,7 +46,7 @@ def test_downgrade_and_upgrade_again(fresh_database: Callable[[], str]) -> None:
     assert migrate.current(engine) is None
     migrate.upgrade(engine)
     assert snapshot(engine) == full
-    assert [r for r, _, _ in migrate.history()] == ['0001', '0002', '0003', '0004']
+    assert [r for r, _, _ in migrate.history()] == ['0001', '0002', '0003', '0004', '0005']
 
 
 def test_a_schema_made_by_create_all_is_recognised(fresh_database: Callable[[], str]) -> None:
@@ -72,9 +74,34 @@ def test_0004_replaces_the_triggers_only_and_goes_back(fresh_database: Callable[
     at_0003 = migrate.engine_for(fresh_database())
     migrate.upgrade(at_0003, '0003')
     engine = migrate.engine_for(fresh_database())
-    migrate.upgrade(engine)
+    migrate.upgrade(engine, '0004')
     before, after = snapshot(at_0003), snapshot(engine)
     assert {kind for kind in before if before[kind] != after[kind]} == {'functions', 'triggers'}
     assert not any('DEFERRABLE' in definition for _, _, definition in after['triggers'])
     migrate.downgrade(engine, '0003')
+    assert snapshot(engine) == before
+
+
+def test_0005_adds_the_rules_table_only_and_goes_back(fresh_database: Callable[[], str]) -> None:
+    at_0004 = migrate.engine_for(fresh_database())
+    migrate.upgrade(at_0004, '0004')
+    engine = migrate.engine_for(fresh_database())
+    migrate.upgrade(engine, '0005')
+    before, after = snapshot(at_0004), snapshot(engine)
+    added = {row[0] for kind in after for row in after[kind] - before[kind]}
+    assert added == {'allocation_rules'}
+    assert all(before[kind] <= after[kind] for kind in before)
+    migrate.downgrade(engine, '0004')
+    assert snapshot(engine) == before
+
+
+def test_a_create_all_schema_with_rules_is_stamped_at_the_rules_revision(
+    fresh_database: Callable[[], str],
+) -> None:
+    engine = migrate.engine_for(fresh_database())
+    with engine.begin() as connection:
+        ORMBase.metadata.create_all(connection)
+    before = snapshot(engine)
+    migrate.upgrade(engine)
+    assert migrate.current(engine) == migrate.head()
     assert snapshot(engine) == before

@@ -9,6 +9,7 @@ from libres.cli.check import check
 from libres.cli.db import db
 from libres.cli.embedded import embedded
 from libres.cli.group import LibresGroup, common_options
+from libres.db.rules.cli import rules
 
 
 @click.group(name='libres', cls=LibresGroup)
@@ -31,3 +32,4 @@ def main() -> None:
 main.add_command(db)
 main.add_command(check)
 main.add_command(embedded)
+main.add_command(rules)

@@ -25,6 +25,7 @@ from libres.db.models import ORMBase
 VERSION_TABLE = 'libres_alembic_version'
 LEGACY_REVISION = '0001'
 INVARIANTS_REVISION = '0002'  # the first revision with the invariants create_all also makes
+RULES_REVISION = '0005'  # the revision that made allocation_rules
 # Serialises concurrent set-ups of one database (any constant will do).
 _LOCK_KEY = 0x6C69627265
 
@@ -70,12 +71,16 @@ def _unversioned_revision(connection: Connection) -> str | None:
 
     Made by libres 1.4.0: ``0001``. Made by ``ORMBase.metadata.create_all``
     (which consumers may call themselves): it has the invariants, so at
-    least ``0002``; the later revisions only replace functions and are
-    safe to run again on a schema that has them already.
+    least ``0002``; the later revisions up to the rules table only replace
+    functions and are safe to run again on a schema that has them already.
+    With the rules table it was made at ``0005`` or later (tables are not
+    made twice).
     """
     tables = set(inspect(connection).get_table_names())
     if VERSION_TABLE in tables or 'allocations' not in tables:
         return None
+    if 'allocation_rules' in tables:
+        return RULES_REVISION
     has_invariants = connection.execute(
         text("SELECT 1 FROM pg_constraint WHERE conname = 'allocations_no_overlap'")
     ).first()

@@ -146,3 +146,19 @@ class TimerangeTooLong(LibresError):
 
 class NotTimezoneAware(LibresError):
     """A timezone-aware datetime is required here."""
+
+
+class InvalidRuleError(InvalidAllocationError):
+    """The recurring availability rule is not valid: its RRULE, its first
+    occurrence, its horizon, or it yields no occurrence at all."""
+
+
+class UnknownRuleError(LibresError):
+    """No rule with this id belongs to this scheduler's resource."""
+
+    def __init__(self, rule_id: object) -> None:
+        super().__init__(rule_id)
+        self.rule_id = rule_id
+
+    def __str__(self) -> str:
+        return f'no rule {self.rule_id} on this resource'

@@ -7,11 +7,12 @@ from libres.db.scheduler.allocations import DAYS_MAP, AllocationsMixin
 from libres.db.scheduler.availability import AvailabilityMixin
 from libres.db.scheduler.blockers import BlockersMixin
 from libres.db.scheduler.reservations import ReservationsMixin
+from libres.db.scheduler.rules import RulesMixin
 
 __all__ = ('DAYS_MAP', 'Scheduler', 'missing')
 
 
-class Scheduler(AvailabilityMixin, ReservationsMixin, BlockersMixin, AllocationsMixin):
+class Scheduler(RulesMixin, AvailabilityMixin, ReservationsMixin, BlockersMixin, AllocationsMixin):
     """Allocations, reservations and blockers of one resource in one context.
 
     The resource is derived from the context and scheduler names; naive
