@@ -38,19 +38,15 @@ from libres.modules.errors import ReservationParametersInvalid
 if TYPE_CHECKING:
     from libres.db.scheduler.base import SchedulerBase
 
-# Window [:start, :end) in naive UTC; :resource the scheduler's resource,
-# :blocking its blocking resources (possibly none).
-_FREE_SLOTS_SQL = """
-WITH own AS (
+# Window [:start, :end) in naive UTC; :resource the scheduler's resource.
+# Every free slot: the raster slots of the own masters, joined by allocation
+# with the slots taken on their spots (the master and its mirror rows).
+_OWN_FREE_SQL = """
+WITH own AS MATERIALIZED (
     SELECT a.id, a.mirror_of, a._start, a._end, a._raster, a.quota, a.partly_available
     FROM allocations a
     WHERE a.mirror_of = CAST(:resource AS uuid) AND a.resource = CAST(:resource AS uuid)
       AND tsrange(a._start, a._end, '[]') && tsrange(CAST(:start AS timestamp), CAST(:end AS timestamp), '[)')
-),
-spot AS (
-    -- Each master with its written spots: itself and its mirror rows.
-    SELECT own.id AS master_id, m.id AS spot_id, m.resource AS spot_resource
-    FROM own JOIN allocations m ON m.mirror_of = own.mirror_of AND m._start = own._start
 ),
 slot AS (
     SELECT own.id, own.quota, s.slot_start,
@@ -68,59 +64,76 @@ slot AS (
         WHERE own.partly_available
     ) AS s(slot_start)
 ),
-blocker AS (
-    SELECT b.id, b.mirror_of, b._start, b._end, b._raster, b.quota, b.partly_available
-    FROM allocations b
-    WHERE b.mirror_of = ANY(CAST(:blocking AS uuid[])) AND b.resource = b.mirror_of
+taken AS (
+    SELECT own.id, r.start, m.id AS spot_id
+    FROM own
+    JOIN allocations m ON m.mirror_of = own.mirror_of AND m._start = own._start
+    JOIN reserved_slots r ON r.resource = m.resource AND r.start >= own._start AND r.start <= own._end
 ),
-checked AS (
+free AS (
     SELECT slot.id, slot.quota, slot.slot_start, slot.slot_end,
-           (SELECT coalesce(array_agg(DISTINCT spot.spot_id), '{}')
-            FROM spot JOIN reserved_slots r
-              ON r.resource = spot.spot_resource
-             AND r.start >= slot.slot_start AND r.start < slot.slot_end
-            WHERE spot.master_id = slot.id) AS taken,
-           (SELECT coalesce(jsonb_agg(jsonb_build_array(b.id, b.quota, b.taken)), '[]')
-            FROM (
-                SELECT b.id, b.quota, (
-                    SELECT coalesce(jsonb_agg(DISTINCT m.id), '[]')
-                    FROM allocations m JOIN reserved_slots r ON r.resource = m.resource
-                    WHERE m.mirror_of = b.mirror_of AND m._start = b._start
-                      AND r.start BETWEEN
-                          CASE WHEN b.partly_available THEN date_bin(make_interval(mins => b._raster),
-                               greatest(slot.slot_start, b._start), TIMESTAMP '2000-01-01') ELSE b._start END
-                      AND CASE WHEN b.partly_available THEN date_bin(make_interval(mins => b._raster),
-                               least(slot.slot_end - interval '1 microsecond', b._end),
-                               TIMESTAMP '2000-01-01') ELSE b._start END
-                ) AS taken
-                FROM blocker b
-                -- Allocation.overlaps: the slot rastered on the blocking allocation's raster.
-                WHERE b._start <= date_bin(make_interval(mins => b._raster),
-                                           slot.slot_end - interval '1 microsecond', TIMESTAMP '2000-01-01')
-                                  + make_interval(mins => b._raster) - interval '1 microsecond'
-                  AND b._end >= date_bin(make_interval(mins => b._raster), slot.slot_start,
-                                         TIMESTAMP '2000-01-01')
-            ) AS b) AS blocking
-    FROM slot
+           coalesce(array_agg(DISTINCT taken.spot_id) FILTER (WHERE taken.spot_id IS NOT NULL), '{}')
+               AS taken
+    FROM slot LEFT JOIN taken
+      ON taken.id = slot.id AND taken.start >= slot.slot_start AND taken.start < slot.slot_end
+    GROUP BY slot.id, slot.quota, slot.slot_start, slot.slot_end
+    HAVING count(DISTINCT taken.spot_id) < slot.quota
 )
-SELECT id, slot_start, slot_end, quota, taken, blocking
-FROM checked
-WHERE cardinality(taken) < quota
-  AND NOT EXISTS (
-      SELECT 1 FROM jsonb_array_elements(blocking) AS b(entry)
-      WHERE jsonb_array_length(b.entry -> 2) >= (b.entry ->> 1)::int
-  )
+"""
+
+_WITHOUT_BLOCKING_SQL = _OWN_FREE_SQL + """
+SELECT id, slot_start, slot_end, quota, taken, CAST(NULL AS jsonb) AS blocking
+FROM free
 ORDER BY id, slot_start
 """
 
-_FREE_SLOTS: TextualSelect = text(_FREE_SLOTS_SQL).columns(
-    id=Integer,
-    slot_start=DateTime,
-    slot_end=DateTime,
-    quota=Integer,
-    taken=ARRAY(Integer),
-    blocking=JSONB,
+# With blocking resources (:blocking): per free slot, each overlapping master
+# of theirs with the spots taken over that time (Allocation.overlaps and
+# all_slots on its own raster).
+_WITH_BLOCKING_SQL = _OWN_FREE_SQL + """,
+blocker AS MATERIALIZED (
+    -- Near the own allocations only (an hour covers any raster's rounding).
+    SELECT b.id, b.mirror_of, b._start, b._end, b._raster, b.quota, b.partly_available
+    FROM allocations b
+    WHERE b.mirror_of = ANY(CAST(:blocking AS uuid[])) AND b.resource = b.mirror_of
+      AND b._start <= (SELECT max(own._end) FROM own) + interval '1 hour'
+      AND b._end >= (SELECT min(own._start) FROM own) - interval '1 hour'
 )
+SELECT free.id, free.slot_start, free.slot_end, free.quota, free.taken, checked.blocking
+FROM free CROSS JOIN LATERAL (
+    SELECT coalesce(jsonb_agg(jsonb_build_array(b.id, b.quota, b.taken)), '[]') AS blocking
+    FROM (
+        SELECT b.id, b.quota, (
+            SELECT coalesce(jsonb_agg(DISTINCT m.id), '[]')
+            FROM allocations m JOIN reserved_slots r ON r.resource = m.resource
+            WHERE m.mirror_of = b.mirror_of AND m._start = b._start
+              AND r.start BETWEEN
+                  CASE WHEN b.partly_available THEN date_bin(make_interval(mins => b._raster),
+                       greatest(free.slot_start, b._start), TIMESTAMP '2000-01-01') ELSE b._start END
+              AND CASE WHEN b.partly_available THEN date_bin(make_interval(mins => b._raster),
+                       least(free.slot_end - interval '1 microsecond', b._end),
+                       TIMESTAMP '2000-01-01') ELSE b._start END
+        ) AS taken
+        FROM blocker b
+        WHERE b._start <= date_bin(make_interval(mins => b._raster),
+                                   free.slot_end - interval '1 microsecond', TIMESTAMP '2000-01-01')
+                          + make_interval(mins => b._raster) - interval '1 microsecond'
+          AND b._end >= date_bin(make_interval(mins => b._raster), free.slot_start, TIMESTAMP '2000-01-01')
+    ) AS b
+) AS checked
+WHERE NOT EXISTS (
+    SELECT 1 FROM jsonb_array_elements(checked.blocking) AS b(entry)
+    WHERE jsonb_array_length(b.entry -> 2) >= (b.entry ->> 1)::int
+)
+ORDER BY free.id, free.slot_start
+"""
+
+_COLUMNS: dict[str, Any] = {
+    'id': Integer, 'slot_start': DateTime, 'slot_end': DateTime, 'quota': Integer,
+    'taken': ARRAY(Integer), 'blocking': JSONB,
+}
+_WITHOUT_BLOCKING: TextualSelect = text(_WITHOUT_BLOCKING_SQL).columns(**_COLUMNS)
+_WITH_BLOCKING: TextualSelect = text(_WITH_BLOCKING_SQL).columns(**_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -188,13 +201,15 @@ def free_slots(
 ) -> list[FreeSlot]:
     """Every free raster slot of the resource's masters overlapping
     ``[start, end)`` (aware datetimes), ordered by allocation and start."""
-    params = {
+    blocking = [str(b) for b in blocking_resources]
+    params: dict[str, Any] = {
         'resource': str(resource),
-        'blocking': [str(b) for b in blocking_resources],
         'start': start.astimezone(UTC).replace(tzinfo=None),
         'end': end.astimezone(UTC).replace(tzinfo=None),
     }
-    rows = session.execute(_FREE_SLOTS, params)
+    if blocking:
+        params['blocking'] = blocking
+    rows = session.execute(_WITH_BLOCKING if blocking else _WITHOUT_BLOCKING, params)
     return [
         FreeSlot(
             allocation_id=row.id,
@@ -202,7 +217,7 @@ def free_slots(
             end=_utc(row.slot_end),
             quota=row.quota,
             taken=frozenset(row.taken),
-            blocking={entry[0]: (entry[1], frozenset(entry[2])) for entry in row.blocking},
+            blocking={entry[0]: (entry[1], frozenset(entry[2])) for entry in row.blocking or ()},
         )
         for row in rows
     ]
