@@ -115,7 +115,9 @@ def test_book_a_free_hour_see_it_taken_and_lose_the_race(browser: Browser, base_
     first.fill('#email', 'visitor@example.org')
     first.click(slot)
     expect(first.locator('#result .message')).to_contain_text('Booked Mon 10 Jun 13:00–14:00')
-    first.wait_for_load_state('load')
+    # Taken at once on the page, and still taken when it is loaded anew.
+    expect(first.locator(slot)).to_have_count(0)
+    expect(first.locator('#calendar')).to_contain_text('visitor@example.org')
     first.goto(week)
     expect(first.locator(slot)).to_have_count(0)
     expect(first.locator('#calendar')).to_contain_text('visitor@example.org')
@@ -126,6 +128,7 @@ def test_book_a_free_hour_see_it_taken_and_lose_the_race(browser: Browser, base_
     refusal = second.locator('#result .message')
     expect(refusal).to_contain_text('already booked')
     expect(refusal).to_have_attribute('data-ok', 'no')
+    expect(second.locator('#calendar')).to_contain_text('visitor@example.org')  # redrawn
     first.context.close()
     second.context.close()
 

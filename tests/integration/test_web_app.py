@@ -47,6 +47,11 @@ def test_every_page_renders(client: TestClient) -> None:
         assert response.status_code == 200, url
     assert client.get('/static/event-calendar.min.js').status_code == 200
     assert client.get('/static/htmx.min.js').status_code == 200
+    events = client.get(f'/resources/meeting-room/weeks/{MONDAY.isoformat()}/events.json').json()
+    titles = {e.get('title') for e in events}
+    assert {'alice@example.org', 'free', 'cleaning'} <= titles
+    alice = next(e for e in events if e.get('title') == 'alice@example.org')
+    assert (alice['start'], alice['end']) == ('2030-06-10T09:00:00', '2030-06-10T11:00:00')
     free = client.get('/resources/meeting-room/free.json').json()
     assert free[0] == {'start': '2030-06-10T08:00:00+02:00', 'end': '2030-06-10T09:00:00+02:00',
                        'allocation_id': free[0]['allocation_id'], 'spots': 1}
@@ -127,6 +132,9 @@ def test_the_command_seeds_serves_and_prints_the_url(clean_database: str, admin_
             try:
                 with urllib.request.urlopen(f'http://127.0.0.1:{port}/resources/meeting-room') as page:
                     body = page.read().decode()
+                events = f'http://127.0.0.1:{port}/resources/meeting-room/weeks/{MONDAY.isoformat()}/events.json'
+                with urllib.request.urlopen(events) as answer:
+                    body += answer.read().decode()
                 break
             except OSError:
                 assert time.monotonic() < deadline and process.poll() is None, 'the app did not answer'

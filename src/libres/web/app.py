@@ -8,7 +8,6 @@ page, never a server error.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -134,8 +133,13 @@ class WebDemo:
             request, 'week.html', resource=resource, monday=monday,
             previous=monday - timedelta(days=7), next=monday + timedelta(days=7),
             bookable=bookable_hours(intervals, whole),
-            events=json.dumps(calendar_events(scheduler, start, end, intervals)),
         )
+
+    def week_events(self, request: Request) -> Response:
+        _, scheduler = self.scheduler(request.path_params['name'])
+        monday = monday_of(_day(request.path_params['monday']) or self.default_day)
+        start, end = week_bounds(scheduler, monday)
+        return JSONResponse(calendar_events(scheduler, start, end, scheduler.free_intervals(start, end)))
 
     def book(self, request: Request) -> Response:
         _, scheduler = self.scheduler(request.path_params['name'])
@@ -157,7 +161,7 @@ class WebDemo:
             text = f'{email} is on the waiting list for {start:%a %d %b}; staff will approve.'
         else:
             text = f'Booked {what} for {email}.'
-        return self.page(request, '_message.html', ok=True, message=text, refresh=True)
+        return self.page(request, '_message.html', ok=True, message=text)
 
     def staff(self, request: Request) -> Response:
         pending: list[tuple[Resource, Reservation]] = []
@@ -336,6 +340,7 @@ def create_app(context: Context, default_day: date) -> Starlette:
         Route('/', sync(demo.index)),
         Route('/resources/{name}', sync(demo.week)),
         Route('/resources/{name}/free.json', sync(demo.free_json)),
+        Route('/resources/{name}/weeks/{monday}/events.json', sync(demo.week_events)),
         Route('/resources/{name}/book', sync(demo.book, form=True), methods=['POST']),
         Route('/staff', sync(demo.staff)),
         Route('/staff/{name}/{decision:str}', sync(demo.decide, form=True), methods=['POST']),

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy.orm import undefer
+
 from libres.db.free_intervals import FreeInterval
-from libres.db.models import Allocation, ReservationBlocker
+from libres.db.models import Allocation, Reservation, ReservationBlocker
 from libres.db.scheduler import Scheduler
 from libres.modules.dates import get_timezone, localize
 
@@ -89,8 +91,8 @@ def calendar_events(
             'extendedProps': {'kind': 'free'},
         })
     reservations = scheduler.managed_reservations().filter(
-        scheduler.reservation_cls.start < end, scheduler.reservation_cls.end >= start
-    ).all()
+        Reservation.start < end, Reservation.end >= start
+    ).options(undefer(Reservation.data)).all()
     for reservation in reservations:
         entry = reservation.as_dict()
         events.append({
