@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.sql import ColumnElement
 
 from libres.db.models.base import ORMBase, assign_keywords
+from libres.db.models.json_ready import iso, text
 from libres.db.models.other import OtherModels
 from libres.db.models.reserved_slot import ReservedSlot
 from libres.db.models.timestamp import TimestampMixin
@@ -149,6 +150,36 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
             f'<Allocation id={self.id} resource={self.resource} '
             f'start={self._start} end={self._end} quota={self.quota}>'
         )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The allocation as JSON-ready values, with these keys:
+
+        ``id`` (int), ``resource``, ``mirror_of``, ``group`` (UUID strings),
+        ``type``, ``timezone`` (str), ``start``/``end`` (ISO 8601 in the
+        allocation's zone with offset; ``end`` exclusive, without the stored
+        microsecond), ``raster`` (minutes), ``quota``, ``quota_limit`` (ints),
+        ``partly_available``, ``approve_manually``, ``whole_day``,
+        ``is_master`` (bools), ``data`` (dict or None).
+        """
+        zone = self.timezone or 'UTC'
+        return {
+            'id': self.id,
+            'resource': text(self.resource),
+            'mirror_of': text(self.mirror_of),
+            'group': text(self.group),
+            'type': self.type,
+            'timezone': self.timezone,
+            'start': iso(self.display_start(zone)),
+            'end': iso(self.display_end(zone)),
+            'raster': self._raster,
+            'quota': self.quota,
+            'quota_limit': self.quota_limit,
+            'partly_available': bool(self.partly_available),
+            'approve_manually': bool(self.approve_manually),
+            'whole_day': is_whole_day(self.display_start(zone), self.display_end(zone), zone),
+            'is_master': bool(self.resource == self.mirror_of),
+            'data': self.data,
+        }
 
     # --- start, end, raster -------------------------------------------------
 

@@ -10,6 +10,7 @@ from sqlalchemy import CheckConstraint, Enum, Index
 from sqlalchemy.orm import Mapped, Query, mapped_column, object_session
 
 from libres.db.models.base import ORMBase, assign_keywords
+from libres.db.models.json_ready import span, text
 from libres.db.models.other import OtherModels
 from libres.db.models.reservation import SpanDisplay, TargetType, _timespans
 from libres.db.models.timespan import Timespan
@@ -48,6 +49,27 @@ class ReservationBlocker(SpanDisplay, TimestampMixin, ORMBase, OtherModels):
 
     def __init__(self, **kwargs: Any) -> None:
         assign_keywords(self, kwargs)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The blocker as JSON-ready values, with these keys:
+
+        ``id`` (int), ``token``, ``target``, ``resource`` (UUID strings),
+        ``target_type`` ('allocation' or 'group'), ``timezone``,
+        ``start``/``end`` (ISO 8601 in the blocker's zone with offset,
+        ``end`` exclusive; None for a group target), ``reason`` (str or None).
+        """
+        start, end = span(self)
+        return {
+            'id': self.id,
+            'token': text(self.token),
+            'target': text(self.target),
+            'target_type': self.target_type,
+            'resource': text(self.resource),
+            'timezone': self.timezone,
+            'start': start,
+            'end': end,
+            'reason': self.reason,
+        }
 
     def target_allocations(self, masters_only: bool = True) -> Query[Allocation]:
         session = object_session(self)

@@ -10,6 +10,7 @@ from sqlalchemy import CheckConstraint, Enum, Index, String, Text
 from sqlalchemy.orm import Mapped, Query, mapped_column, object_session
 
 from libres.db.models.base import ORMBase, assign_keywords
+from libres.db.models.json_ready import span, text
 from libres.db.models.other import OtherModels
 from libres.db.models.timespan import Timespan
 from libres.db.models.timestamp import TimestampMixin
@@ -88,6 +89,35 @@ class Reservation(SpanDisplay, TimestampMixin, ORMBase, OtherModels):
 
     def __init__(self, **kwargs: Any) -> None:
         assign_keywords(self, kwargs)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The reservation row as JSON-ready values, with these keys:
+
+        ``id`` (int), ``token``, ``target``, ``resource``, ``session_id``
+        (UUID strings, ``session_id`` None outside a cart), ``target_type``
+        ('allocation' or 'group'), ``type``, ``status`` ('pending' or
+        'approved'), ``email``, ``timezone``, ``start``/``end`` (ISO 8601 in
+        the reservation's zone with offset, ``end`` exclusive; None for a
+        group target), ``quota`` (int), ``data`` (dict or None; a deferred
+        column: undefer it when listing many).
+        """
+        start, end = span(self)
+        return {
+            'id': self.id,
+            'token': text(self.token),
+            'target': text(self.target),
+            'target_type': self.target_type,
+            'type': self.type,
+            'resource': text(self.resource),
+            'status': self.status,
+            'email': self.email,
+            'timezone': self.timezone,
+            'start': start,
+            'end': end,
+            'quota': self.quota,
+            'session_id': text(self.session_id),
+            'data': self.data,
+        }
 
     def _session(self) -> Session:
         session = object_session(self)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy import Integer, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Query, lazyload
 
+from libres.db.free_intervals import FreeInterval, free_intervals_of
 from libres.db.models import Allocation
 from libres.db.queries import Queries
 from libres.db.scheduler.allocations import weekdays
@@ -97,6 +98,15 @@ class AvailabilityMixin(SchedulerBase):
             weighted += availability * allocation.quota
             quotas += allocation.quota
         return weighted / quotas if quotas else 0.0
+
+    def free_intervals(
+        self, start: datetime, end: datetime, duration: timedelta | None = None
+    ) -> list[FreeInterval]:
+        """The bookable intervals in ``[start, end)``, in the scheduler's zone:
+        merged raster slots, each with its allocation id and free spots, after
+        quota, blockers and blocking resources; ``duration`` keeps only those
+        at least that long. One query (see ``libres.db.free_intervals``)."""
+        return free_intervals_of(self, start, end, duration)
 
     def search_allocations(
         self,

@@ -1,0 +1,282 @@
+"""The bookable time of one resource, for screens: free intervals in local time.
+
+One statement asks PostgreSQL for every raster slot of the resource's master
+allocations that overlaps the window and still has a free spot, together with
+the spots taken on it (the master and its mirrors) and, per overlapping
+allocation of a blocking resource, the spots taken there. Python then merges
+adjacent slots of one allocation into intervals.
+
+A slot is free the way ``reserve`` + ``approve_reservations`` judge it: a spot
+(the master or one of its mirrors) is taken on a slot when one of its reserved
+slots starts there (blockers take every spot); a blocking resource's
+allocation overlapping the slot must have a spot free over that time too.
+
+Merging keeps a promise: a reservation of ``spots`` spots fits anywhere
+inside an interval, also across its whole length. So adjacent slots are
+merged only while the spots free *throughout* stay as many as on each slot
+alone; where bookings of a quota shift from one spot to another, an interval
+ends and the next begins, even if both have as many free spots.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import TextualSelect
+from sqlalchemy.types import DateTime, Integer
+
+from libres.modules.dates import get_timezone
+from libres.modules.errors import ReservationParametersInvalid
+
+if TYPE_CHECKING:
+    from libres.db.scheduler.base import SchedulerBase
+
+# Window [:start, :end) in naive UTC; :resource the scheduler's resource.
+# Every free slot: the raster slots of the own masters, joined by allocation
+# with the slots taken on their spots (the master and its mirror rows).
+_OWN_FREE_SQL = """
+WITH own AS MATERIALIZED (
+    SELECT a.id, a.mirror_of, a._start, a._end, a._raster, a.quota, a.partly_available
+    FROM allocations a
+    WHERE a.mirror_of = CAST(:resource AS uuid) AND a.resource = CAST(:resource AS uuid)
+      AND tsrange(a._start, a._end, '[]') && tsrange(CAST(:start AS timestamp), CAST(:end AS timestamp), '[)')
+),
+slot AS (
+    SELECT own.id, own.quota, s.slot_start,
+           CASE WHEN own.partly_available
+                THEN s.slot_start + make_interval(mins => own._raster)
+                ELSE own._end + interval '1 microsecond' END AS slot_end
+    FROM own, LATERAL (
+        SELECT own._start WHERE NOT own.partly_available
+        UNION ALL
+        SELECT generate_series(
+            date_bin(make_interval(mins => own._raster), greatest(CAST(:start AS timestamp), own._start),
+                     own._start),
+            least(own._end, CAST(:end AS timestamp) - interval '1 microsecond'),
+            make_interval(mins => own._raster))
+        WHERE own.partly_available
+    ) AS s(slot_start)
+),
+taken AS (
+    SELECT own.id, r.start, m.id AS spot_id
+    FROM own
+    JOIN allocations m ON m.mirror_of = own.mirror_of AND m._start = own._start
+    JOIN reserved_slots r ON r.resource = m.resource AND r.start >= own._start AND r.start <= own._end
+),
+free AS (
+    SELECT slot.id, slot.quota, slot.slot_start, slot.slot_end,
+           coalesce(array_agg(DISTINCT taken.spot_id) FILTER (WHERE taken.spot_id IS NOT NULL), '{}')
+               AS taken
+    FROM slot LEFT JOIN taken
+      ON taken.id = slot.id AND taken.start >= slot.slot_start AND taken.start < slot.slot_end
+    GROUP BY slot.id, slot.quota, slot.slot_start, slot.slot_end
+    HAVING count(DISTINCT taken.spot_id) < slot.quota
+)
+"""
+
+_WITHOUT_BLOCKING_SQL = _OWN_FREE_SQL + """
+SELECT id, slot_start, slot_end, quota, taken, CAST(NULL AS jsonb) AS blocking
+FROM free
+ORDER BY id, slot_start
+"""
+
+# With blocking resources (:blocking): per free slot, each overlapping master
+# of theirs with the spots taken over that time (Allocation.overlaps and
+# all_slots on its own raster).
+_WITH_BLOCKING_SQL = _OWN_FREE_SQL + """,
+blocker AS MATERIALIZED (
+    -- Near the own allocations only (an hour covers any raster's rounding).
+    SELECT b.id, b.mirror_of, b._start, b._end, b._raster, b.quota, b.partly_available
+    FROM allocations b
+    WHERE b.mirror_of = ANY(CAST(:blocking AS uuid[])) AND b.resource = b.mirror_of
+      AND b._start <= (SELECT max(own._end) FROM own) + interval '1 hour'
+      AND b._end >= (SELECT min(own._start) FROM own) - interval '1 hour'
+)
+SELECT free.id, free.slot_start, free.slot_end, free.quota, free.taken, checked.blocking
+FROM free CROSS JOIN LATERAL (
+    SELECT coalesce(jsonb_agg(jsonb_build_array(b.id, b.quota, b.taken)), '[]') AS blocking
+    FROM (
+        SELECT b.id, b.quota, (
+            SELECT coalesce(jsonb_agg(DISTINCT m.id), '[]')
+            FROM allocations m JOIN reserved_slots r ON r.resource = m.resource
+            WHERE m.mirror_of = b.mirror_of AND m._start = b._start
+              AND r.start BETWEEN
+                  CASE WHEN b.partly_available THEN date_bin(make_interval(mins => b._raster),
+                       greatest(free.slot_start, b._start), TIMESTAMP '2000-01-01') ELSE b._start END
+              AND CASE WHEN b.partly_available THEN date_bin(make_interval(mins => b._raster),
+                       least(free.slot_end - interval '1 microsecond', b._end),
+                       TIMESTAMP '2000-01-01') ELSE b._start END
+        ) AS taken
+        FROM blocker b
+        WHERE b._start <= date_bin(make_interval(mins => b._raster),
+                                   free.slot_end - interval '1 microsecond', TIMESTAMP '2000-01-01')
+                          + make_interval(mins => b._raster) - interval '1 microsecond'
+          AND b._end >= date_bin(make_interval(mins => b._raster), free.slot_start, TIMESTAMP '2000-01-01')
+    ) AS b
+) AS checked
+WHERE NOT EXISTS (
+    SELECT 1 FROM jsonb_array_elements(checked.blocking) AS b(entry)
+    WHERE jsonb_array_length(b.entry -> 2) >= (b.entry ->> 1)::int
+)
+ORDER BY free.id, free.slot_start
+"""
+
+_COLUMNS: dict[str, Any] = {
+    'id': Integer, 'slot_start': DateTime, 'slot_end': DateTime, 'quota': Integer,
+    'taken': ARRAY(Integer), 'blocking': JSONB,
+}
+_WITHOUT_BLOCKING: TextualSelect = text(_WITHOUT_BLOCKING_SQL).columns(**_COLUMNS)
+_WITH_BLOCKING: TextualSelect = text(_WITH_BLOCKING_SQL).columns(**_COLUMNS)
+
+
+@dataclass(frozen=True)
+class FreeInterval:
+    """Bookable time on one allocation: ``[start, end)`` in the scheduler's
+    zone, on the allocation's raster, with ``spots`` spots free throughout
+    (a reservation may ask for that many; ``quota_limit`` still applies)."""
+
+    start: datetime
+    end: datetime
+    allocation_id: int
+    spots: int
+
+    @property
+    def duration(self) -> timedelta:
+        """Elapsed time (across a DST change an hour more or less than the wall clock)."""
+        return self.end.astimezone(UTC) - self.start.astimezone(UTC)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``start``/``end`` ISO 8601 with offset,
+        ``allocation_id`` and ``spots`` integers."""
+        return {
+            'start': self.start.isoformat(),
+            'end': self.end.isoformat(),
+            'allocation_id': self.allocation_id,
+            'spots': self.spots,
+        }
+
+
+@dataclass(frozen=True)
+class FreeSlot:
+    """One raster slot with a free spot, as the query returns it (UTC)."""
+
+    allocation_id: int
+    start: datetime
+    end: datetime
+    quota: int
+    taken: frozenset[int]
+    # Per overlapping allocation of a blocking resource: (quota, spots taken).
+    blocking: dict[int, tuple[int, frozenset[int]]] = field(default_factory=dict)
+
+    @property
+    def spots(self) -> int:
+        return spots_left(self.quota, self.taken, self.blocking)
+
+
+def spots_left(quota: int, taken: frozenset[int], blocking: dict[int, tuple[int, frozenset[int]]]) -> int:
+    """Spots free on the own allocation and on every blocking one."""
+    free = quota - len(taken)
+    for blocking_quota, blocking_taken in blocking.values():
+        free = min(free, blocking_quota - len(blocking_taken))
+    return max(free, 0)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def free_slots(
+    session: Session,
+    resource: uuid.UUID,
+    blocking_resources: Iterable[uuid.UUID],
+    start: datetime,
+    end: datetime,
+) -> list[FreeSlot]:
+    """Every free raster slot of the resource's masters overlapping
+    ``[start, end)`` (aware datetimes), ordered by allocation and start."""
+    blocking = [str(b) for b in blocking_resources]
+    params: dict[str, Any] = {
+        'resource': str(resource),
+        'start': start.astimezone(UTC).replace(tzinfo=None),
+        'end': end.astimezone(UTC).replace(tzinfo=None),
+    }
+    if blocking:
+        params['blocking'] = blocking
+    rows = session.execute(_WITH_BLOCKING if blocking else _WITHOUT_BLOCKING, params)
+    return [
+        FreeSlot(
+            allocation_id=row.id,
+            start=_utc(row.slot_start),
+            end=_utc(row.slot_end),
+            quota=row.quota,
+            taken=frozenset(row.taken),
+            blocking={entry[0]: (entry[1], frozenset(entry[2])) for entry in row.blocking or ()},
+        )
+        for row in rows
+    ]
+
+
+def merge(slots: Sequence[FreeSlot], zone: tzinfo, duration: timedelta | None = None) -> list[FreeInterval]:
+    """Adjacent slots of one allocation as intervals (see the module's
+    docstring for when they merge), in ``zone``, ordered by start."""
+    intervals = [
+        FreeInterval(first.start.astimezone(zone), last_end.astimezone(zone), first.allocation_id, spots)
+        for first, last_end, spots in _runs(slots)
+    ]
+    if duration is not None:
+        intervals = [i for i in intervals if i.duration >= duration]
+    intervals.sort(key=lambda i: (i.start, i.allocation_id))
+    return intervals
+
+
+def _runs(slots: Sequence[FreeSlot]) -> Iterator[tuple[FreeSlot, datetime, int]]:
+    """(first slot, end, spots) of each run of mergeable slots."""
+    first: FreeSlot | None = None
+    run_end = datetime.min
+    run_spots = 0
+    taken: frozenset[int] = frozenset()
+    blocking: dict[int, tuple[int, frozenset[int]]] = {}
+    for slot in slots:
+        if first is not None and slot.allocation_id == first.allocation_id and slot.start == run_end:
+            joined_taken = taken | slot.taken
+            joined_blocking = dict(blocking)
+            for key, (quota, spots_taken) in slot.blocking.items():
+                previous = joined_blocking.get(key, (quota, frozenset()))[1]
+                joined_blocking[key] = (quota, previous | spots_taken)
+            joined_spots = spots_left(first.quota, joined_taken, joined_blocking)
+            if slot.spots == run_spots == joined_spots:
+                taken, blocking, run_end = joined_taken, joined_blocking, slot.end
+                continue
+        if first is not None:
+            yield first, run_end, run_spots
+        first, run_end, run_spots = slot, slot.end, slot.spots
+        taken, blocking = slot.taken, dict(slot.blocking)
+    if first is not None:
+        yield first, run_end, run_spots
+
+
+def free_intervals_of(
+    scheduler: SchedulerBase, start: datetime, end: datetime, duration: timedelta | None = None
+) -> list[FreeInterval]:
+    """``Scheduler.free_intervals``: naive ``start``/``end`` are in the
+    scheduler's zone; allocations the context's exposure hides are left out."""
+    utc_start, utc_end = scheduler._prepare_date(start), scheduler._prepare_date(end)
+    if utc_end <= utc_start:
+        raise ReservationParametersInvalid('the window must end after it starts')
+    if duration is not None and (not isinstance(duration, timedelta) or duration <= timedelta(0)):
+        raise ReservationParametersInvalid('duration must be a positive timedelta')
+    slots = free_slots(
+        scheduler.session, scheduler.resource, sorted(scheduler.blocking_resources), utc_start, utc_end
+    )
+    if slots and not scheduler.exposes_everything():
+        ids = {slot.allocation_id for slot in slots}
+        exposed = {a.id for a in scheduler.allocations_by_ids(ids) if scheduler.is_allocation_exposed(a)}
+        slots = [slot for slot in slots if slot.allocation_id in exposed]
+    return merge(slots, get_timezone(scheduler.timezone), duration)
