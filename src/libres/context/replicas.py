@@ -44,7 +44,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from sqlalchemy import create_engine, event, inspect, pool
@@ -78,6 +78,10 @@ class ReplicaUnavailableWarning(UserWarning):
 
 class ReplicaUnavailable(errors.LibresError):
     """No replica answered and ``read_fallback`` is ``'raise'``."""
+
+
+class InvalidReadSettings(errors.LibresError, ValueError):
+    """``read_dsn``, ``read_fallback`` or ``read_retry_after`` is not usable."""
 
 
 # --- the primary side: did this transaction write? ----------------------------
@@ -170,8 +174,7 @@ class Replica:
                     session.commit()
                 except DBAPIError:
                     # The connection is gone: there is nothing to end on it.
-                    with suppress(DBAPIError):
-                        session.rollback()
+                    session.close()
 
     def stop(self) -> None:
         self.session.remove()
@@ -200,11 +203,11 @@ class ReadSide:
         engine_config: dict[str, Any] | None = None,
     ) -> None:
         if not dsns:
-            raise ValueError('read_dsn names no replica')
+            raise InvalidReadSettings('read_dsn names no replica')
         if fallback not in FALLBACKS:
-            raise ValueError(f"read_fallback must be one of {FALLBACKS}, got {fallback!r}")
-        if retry_after < 0:
-            raise ValueError(f'read_retry_after must not be negative, got {retry_after!r}')
+            raise InvalidReadSettings(f'read_fallback must be one of {FALLBACKS}, got {fallback!r}')
+        if not isinstance(retry_after, (int, float)) or retry_after < 0:
+            raise InvalidReadSettings(f'read_retry_after must be seconds, not negative, got {retry_after!r}')
         self.provider = provider
         self.fallback = fallback
         self.retry_after = retry_after
@@ -237,12 +240,10 @@ class ReadSide:
         finally:
             self.local.fresh -= 1
 
-    def _choose(self) -> Replica | None:
+    def _healthy(self) -> list[Replica]:
+        """The replicas to try, in order: those not failed recently."""
         now = time.monotonic()
-        for replica in self.replicas:
-            if replica.is_up(now):
-                return replica
-        return None
+        return [replica for replica in self.replicas if replica.is_up(now)]
 
     def _unavailable(self, why: str) -> None:
         if self.fallback == 'raise':
@@ -255,11 +256,24 @@ class ReadSide:
         if local.depth or local.fresh or has_written(self.provider.session()):
             # Nested in a routed call (its session stays), or bound to the primary.
             return self._counted(call)
-        replica = self._choose()
-        if replica is None:
-            self._unavailable(f'every replica failed in the last {self.retry_after:.1f} s')
-            with self.primary_reads():
-                return call()
+        why = f'every replica failed in the last {self.retry_after:.1f} s'
+        for replica in self._healthy():
+            try:
+                return self._on_replica(replica, call)
+            except DBAPIError as error:
+                if not _is_replica_failure(error):
+                    raise
+                replica.down_until = time.monotonic() + self.retry_after
+                # Closed, not rolled back: a rollback would expire what earlier
+                # reads returned, and reloading it would need the failed replica.
+                replica.session().close()
+                why = f'replica {replica.engine.url.render_as_string()} failed: {error.orig!r}'
+        self._unavailable(why)
+        with self.primary_reads():
+            return call()
+
+    def _on_replica(self, replica: Replica, call: Callable[[], T]) -> T:
+        local = self.local
         replica.end_transaction()  # a fresh snapshot for this call
         local.replica = replica
         local.depth += 1
@@ -268,21 +282,11 @@ class ReadSide:
             if isinstance(result, Iterator):
                 # Consumed here: the caller's code between items must not run routed.
                 result = iter(list(result))  # type: ignore[assignment]
-        except DBAPIError as error:
-            if not _is_replica_failure(error):
-                raise
-            replica.down_until = time.monotonic() + self.retry_after
-            replica.session().rollback()
-            why = f'replica {replica.engine.url.render_as_string()} failed: {error.orig!r}'
-        else:
-            replica.end_transaction()
-            return result
         finally:
             local.depth -= 1
             local.replica = None
-        self._unavailable(why)
-        with self.primary_reads():
-            return call()
+        replica.end_transaction()
+        return result
 
     def _counted(self, call: Callable[[], T]) -> T:
         self.local.depth += 1

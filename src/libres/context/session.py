@@ -124,10 +124,9 @@ def provider_for(context: Context) -> SessionProvider:
     provider = SessionProvider(context.get_setting('dsn'))
     read_dsns = replicas.split_dsns(context.get_setting('read_dsn'))
     if read_dsns:
-        retry_after = context.get_setting('read_retry_after')
         provider.use_replicas(
             read_dsns,
             fallback=context.get_setting('read_fallback'),
-            retry_after=float(retry_after),
+            retry_after=context.get_setting('read_retry_after'),
         )
     return provider
