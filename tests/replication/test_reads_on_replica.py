@@ -360,3 +360,23 @@ def test_without_read_dsn_the_provider_has_no_read_side(cluster: Cluster) -> Non
         assert not event.contains(type(session), 'after_flush', _on_primary_flush)
     finally:
         provider.stop_service()
+
+
+def test_changed_objects_and_textual_writes_keep_reads_on_the_primary(
+    routed: Context, caught_up: Any
+) -> None:
+    scheduler = ProbingScheduler(routed, 'studio', 'Europe/Zurich')
+    calendar(scheduler)
+    caught_up()
+    first = scheduler.allocations_in_range(DAY, DAY + timedelta(days=1)).first()
+    assert first is not None and object_session(first) is scheduler.session_provider.session()
+    assert scheduler.server_state()[0] is True
+    first.data = {'changed': True}  # not flushed yet: the next read must see it
+    assert scheduler.server_state()[0] is False
+    scheduler.rollback()
+    assert scheduler.server_state()[0] is True
+    scheduler.session.execute(text('SET LOCAL statement_timeout = 10000'))
+    assert scheduler.server_state()[0] is False  # textual SQL counts as a write
+    scheduler.rollback()
+    scheduler.session.execute(text('SELECT 1'))
+    assert scheduler.server_state()[0] is True
