@@ -380,3 +380,23 @@ def test_changed_objects_and_textual_writes_keep_reads_on_the_primary(
     scheduler.rollback()
     scheduler.session.execute(text('SELECT 1'))
     assert scheduler.server_state()[0] is True
+
+
+def test_a_dead_first_replica_hands_the_reads_to_the_next(cluster: Cluster, caught_up: Any) -> None:
+    from tests.replication.conftest import _context, _free_port
+
+    nobody = cluster.dsn(_free_port())  # nothing listens there
+    provider = SessionProvider(cluster.primary_dsn)
+    provider.use_replicas([nobody, cluster.standby_dsn], retry_after=60)
+    contexts = _context(provider)
+    scheduler = ProbingScheduler(next(contexts), 'bay', 'Europe/Zurich')
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('error', ReplicaUnavailableWarning)  # no fallback to the primary
+            assert scheduler.server_state()[0] is True
+            assert scheduler.server_state()[0] is True
+        first, second = provider.reads.replicas  # type: ignore[union-attr]
+        assert not first.is_up(time.monotonic()) and second.is_up(time.monotonic())
+    finally:
+        next(contexts, None)
+        provider.stop_service()
