@@ -6,11 +6,12 @@ import enum
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from libres.context.exposure import Exposure
+from libres.context.replicas import routed_session
 from libres.modules import errors
 
 if TYPE_CHECKING:
@@ -164,7 +165,16 @@ class ContextServicesMixin:
 
     @property
     def session(self) -> Session:
-        return self.session_provider.session()
+        """The primary session; inside a read routed to a replica, the read
+        session (``libres.context.replicas``)."""
+        return routed_session(self.session_provider)
+
+    def fresh_reads(self) -> AbstractContextManager[None]:
+        """Within the block, reads of this thread run on the primary, even
+        where a replica would serve them: to see one's own committed booking
+        at once. Without replicas it changes nothing."""
+        reads = getattr(self.session_provider, 'reads', None)
+        return reads.primary_reads() if reads is not None else nullcontext()
 
     def close(self) -> None:
         self.session.close()

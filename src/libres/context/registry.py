@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from libres.context.core import Context
 from libres.context.exposure import Exposure
-from libres.context.session import SessionProvider
+from libres.context.session import provider_for
 from libres.context.settings import set_default_settings
 from libres.modules import errors
 
@@ -105,11 +105,7 @@ def create_default_registry() -> Registry:
     master = registry.master_context
     assert master is not None
     master.set_service('email_validator', _email_validator)
-    master.set_service(
-        'session_provider',
-        lambda context: SessionProvider(context.get_setting('dsn')),
-        cache=True,
-    )
+    master.set_service('session_provider', provider_for, cache=True)
     master.set_service('exposure', lambda context: Exposure())
     master.set_service('uuid_generator', _uuid_generator)
     set_default_settings(master)

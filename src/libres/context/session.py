@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import Engine, make_url
@@ -10,6 +11,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from libres.context.core import StoppableService
+
+if TYPE_CHECKING:
+    from libres.context.core import Context
+    from libres.context.replicas import ReadSide
 
 SERIALIZABLE = 'SERIALIZABLE'
 
@@ -27,7 +32,13 @@ class SessionProvider(StoppableService):
 
     A replacement provider must use SERIALIZABLE too: libres relies on it to
     keep overlapping bookings apart.
+
+    ``reads`` is the read side, ``None`` until :meth:`use_replicas` gives it
+    replicas (``libres.context.replicas``): then the read-only calls run on
+    them.
     """
+
+    reads: ReadSide | None = None
 
     def __init__(
         self,
@@ -53,7 +64,30 @@ class SessionProvider(StoppableService):
         factory: sessionmaker[Session] = sessionmaker(bind=self.engine, **(session_config or {}))
         self.session: scoped_session[Session] = scoped_session(factory)
 
+    def use_replicas(
+        self,
+        read_dsn: str | Sequence[str],
+        fallback: str = 'primary',
+        retry_after: float | None = None,
+        engine_config: dict[str, Any] | None = None,
+    ) -> ReadSide:
+        """Route the read-only calls to these replicas (one URL or several,
+        tried in order, the first healthy one answers); see
+        ``libres.context.replicas`` for what stays on the primary."""
+        from libres.context import replicas
+
+        if self.reads is not None:
+            raise RuntimeError('this provider has replicas already')
+        self.reads = replicas.ReadSide(
+            self, replicas.split_dsns(read_dsn), fallback=fallback,
+            retry_after=replicas.DEFAULT_RETRY_AFTER if retry_after is None else retry_after,
+            engine_config=engine_config,
+        )
+        return self.reads
+
     def stop_service(self) -> None:
+        if self.reads is not None:
+            self.reads.stop()
         self.session.close()
         try:
             connection = self.engine.raw_connection()
@@ -80,3 +114,19 @@ class SessionProvider(StoppableService):
         if number < 90100:
             raise RuntimeError(f'PostgreSQL 9.1+ is required, got {version}')
         return dsn
+
+
+def provider_for(context: Context) -> SessionProvider:
+    """The default session provider of a context: its ``dsn``, and its
+    ``read_dsn`` replicas if it names any."""
+    from libres.context import replicas
+
+    provider = SessionProvider(context.get_setting('dsn'))
+    read_dsns = replicas.split_dsns(context.get_setting('read_dsn'))
+    if read_dsns:
+        provider.use_replicas(
+            read_dsns,
+            fallback=context.get_setting('read_fallback'),
+            retry_after=context.get_setting('read_retry_after'),
+        )
+    return provider

@@ -17,6 +17,7 @@ from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Query
 
 from libres.context.core import ContextServicesMixin
+from libres.context.replicas import replica_read
 from libres.db import availability_rows
 from libres.db.models import Allocation, Reservation, ReservedSlot
 from libres.db.models.allocation import partition_flags
@@ -76,6 +77,7 @@ class Queries(ContextServicesMixin):
         ).order_by(Allocation._start)
         return [a for a in query if self.is_allocation_exposed(a)]
 
+    @replica_read
     def availability_by_range(
         self, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
     ) -> float:
@@ -83,6 +85,7 @@ class Queries(ContextServicesMixin):
             return availability_rows.mean_in_range(self.session, start, end, resources)
         return self.availability_by_allocations(self._exposed_in_range(start, end, resources))
 
+    @replica_read
     def availability_by_day(
         self, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
     ) -> dict[date, tuple[float, set[uuid.UUID]]]:
@@ -100,6 +103,7 @@ class Queries(ContextServicesMixin):
             )
         return result
 
+    @replica_read
     def reserved_slots_by_range(
         self,
         start: datetime,
@@ -156,6 +160,7 @@ class Queries(ContextServicesMixin):
         for allocation in allocations:
             yield (allocation, *_blocking_availability(allocation, reserved, blocked, normalize_dst))
 
+    @replica_read
     def allocations_with_availability_by_range(
         self,
         start: datetime,

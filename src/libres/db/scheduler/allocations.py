@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, insert, not_, select, text
 from sqlalchemy.orm import lazyload
 
 from libres.context.core import missing
+from libres.context.replicas import on_primary
 from libres.db.models import Allocation, Reservation, ReservationBlocker, ReservedSlot
 from libres.db.overlap import overlap_hint
 from libres.db.scheduler.base import DatePair, SchedulerBase, naive_utc
@@ -224,6 +225,8 @@ class AllocationsMixin(SchedulerBase):
         """Change the quota; when it shrinks, booked spots move to the front."""
         if new_quota <= 0:
             raise AssertionError('the quota must be at least 1')
+        # A master a replica read returned is changed on the primary.
+        master = on_primary(self.session, master)
         if new_quota == master.quota:
             return
         if new_quota > master.quota:

@@ -11,6 +11,7 @@ from sqlalchemy import Integer, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Query, lazyload
 
+from libres.context.replicas import replica_read
 from libres.db.free_intervals import FreeInterval, free_intervals_of
 from libres.db.models import Allocation
 from libres.db.queries import Queries
@@ -82,6 +83,7 @@ class TimeWindow:
 class AvailabilityMixin(SchedulerBase):
     """Read-only questions about free time."""
 
+    @replica_read
     def availability(self, start: datetime | None = None, end: datetime | None = None) -> float:
         """Free share of this scheduler's allocations in the range, in percent."""
         start = self._prepare_date(start or EARLIEST)
@@ -99,6 +101,7 @@ class AvailabilityMixin(SchedulerBase):
             quotas += allocation.quota
         return weighted / quotas if quotas else 0.0
 
+    @replica_read
     def free_intervals(
         self, start: datetime, end: datetime, duration: timedelta | None = None
     ) -> list[FreeInterval]:
@@ -108,6 +111,7 @@ class AvailabilityMixin(SchedulerBase):
         at least that long. One query (see ``libres.db.free_intervals``)."""
         return free_intervals_of(self, start, end, duration)
 
+    @replica_read
     def search_allocations(
         self,
         start: datetime,
@@ -206,6 +210,7 @@ class AvailabilityMixin(SchedulerBase):
         )
         return set(self.session.scalars(query))
 
+    @replica_read
     def reserved_slots_by_range(
         self, start: datetime, end: datetime
     ) -> tuple[dict[datetime, int], set[datetime]]:
@@ -216,6 +221,7 @@ class AvailabilityMixin(SchedulerBase):
             self.blocking_resources,
         )
 
+    @replica_read
     def allocations_with_availability_by_range(
         self, start: datetime, end: datetime, normalize_dst: bool = True
     ) -> Iterator[tuple[Allocation, float, list[tuple[float, bool]]]]:
