@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck check concurrency bench bench-full clean venv
+.PHONY: demo test lint typecheck docs check concurrency bench bench-full clean venv
 
 venv: $(STAMP)
 
@@ -27,6 +27,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy src/libres
 
+# The documentation site in site/; any warning fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 check: lint typecheck test
 
 concurrency: $(STAMP)
@@ -40,4 +44,4 @@ bench-full: $(STAMP)
 	$(BIN)/python -m bench.run --size full --write bench/RESULTS.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage site
