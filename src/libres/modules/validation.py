@@ -215,7 +215,7 @@ def describe_local_time(unclear: UnclearLocalTime, zone: str) -> str:
 
 __all__ = (
     'MAX_DATA_BYTES', 'UnclearLocalTime', 'check_data', 'check_datetime', 'check_id', 'check_ids',
-    'check_optional_id', 'date_values', 'check_optional_text', 'check_optional_uuid', 'check_timezone', 'check_uuid',
-    'check_uuids', 'check_whole_number', 'describe_local_time', 'is_email_address',
+    'check_optional_id', 'check_optional_text', 'check_optional_uuid', 'check_timezone', 'check_uuid',
+    'check_uuids', 'date_values', 'check_whole_number', 'describe_local_time', 'is_email_address',
     'unclear_local_times',
 )
