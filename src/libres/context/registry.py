@@ -92,8 +92,9 @@ def _email_validator(context: Context) -> Callable[[str], bool]:
 
 
 def _uuid_generator(context: Context) -> Callable[[str], uuid.UUID]:
-    def generate(name: str) -> uuid.UUID:
-        return uuid.uuid5(context.get_setting('uuid_namespace'), context.name + '/' + name)
+    def generate(name: str | uuid.UUID) -> uuid.UUID:
+        # A UUID name means its dashed text form.
+        return uuid.uuid5(context.get_setting('uuid_namespace'), context.name + '/' + str(name))
 
     return generate
 

@@ -41,14 +41,21 @@ class Queries(ContextServicesMixin):
     # --- ranges ---------------------------------------------------------------
 
     def all_allocations_in_range(self, start: datetime, end: datetime) -> Query[Allocation]:
+        _check_range(start, end)
         return self.allocations_in_range(self.session.query(Allocation), start, end)
 
     @staticmethod
     def allocations_in_range(query: Query[T], start: datetime, end: datetime) -> Query[T]:
+        _check_query(query)
+        validation.check_datetime(start, 'start')
+        validation.check_datetime(end, 'end')
         return query.filter(overlaps(start, end))
 
     @staticmethod
     def overlapping_allocations(query: Query[T], dates: Iterable[DatePair]) -> Query[T]:
+        _check_query(query)
+        dates = list(dates) if not isinstance(dates, (str, bytes)) and isinstance(dates, Iterable) else dates
+        validation.check_date_pairs(dates)
         clauses = [overlaps(start, end) for start, end in dates]
         return query.filter(or_(*clauses) if clauses else false())
 
@@ -61,6 +68,7 @@ class Queries(ContextServicesMixin):
         total = 0.0
         count = 0
         expected = 0
+        allocations = _allocations(allocations)
         for allocation in allocations:
             total += allocation.availability
             count += 1
@@ -153,7 +161,8 @@ class Queries(ContextServicesMixin):
         normalize_dst: bool = True,
     ) -> Iterator[tuple[Allocation, float, list[tuple[float, bool]]]]:
         """Availability that also counts what blocking resources have booked."""
-        allocations = list(allocations)
+        allocations = _allocations(allocations)
+        validation.check_uuid(resource, 'resource')
         if not allocations:
             return
         reserved, blocked = self.reserved_slots_by_range(
@@ -173,6 +182,7 @@ class Queries(ContextServicesMixin):
         blocking_resources: Iterable[uuid.UUID],
         normalize_dst: bool = True,
     ) -> Iterator[tuple[Allocation, float, list[tuple[float, bool]]]]:
+        validation.check_uuid(resource, 'resource')
         query = self.all_allocations_in_range(start, end).filter(
             Allocation.mirror_of == resource, Allocation.resource == resource
         ).order_by(Allocation._start)
@@ -237,6 +247,7 @@ class Queries(ContextServicesMixin):
         if expiration_date is None:
             expiration_date = utcnow() - SESSION_EXPIRY
         validation.check_datetime(expiration_date, 'expiration date')
+        _check_aware(expiration_date, 'expiration date')
         last_created = func.max(Reservation.created)
         last_activity = func.greatest(
             last_created, func.coalesce(func.max(Reservation.modified), last_created)
@@ -315,11 +326,31 @@ def _blocking_availability(
     return availability, partition_flags(flags)
 
 
+def _check_aware(value: datetime, name: str) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise errors.NaiveDatetimeRefused(
+            f'the {name} {value!r} has no time zone: Queries methods need aware datetimes'
+        )
+
+
 def _check_range(start: Any, end: Any) -> None:
     """Aware datetimes: ``Queries`` has no zone to read naive ones in."""
     for name, value in (('start', start), ('end', end)):
         validation.check_datetime(value, name)
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise errors.NaiveDatetimeRefused(
-                f'the {name} {value!r} has no time zone: Queries methods need aware datetimes'
-            )
+        _check_aware(value, name)
+
+
+def _check_query(query: Any) -> None:
+    if not isinstance(query, Query):
+        raise errors.InvalidArgumentType(f'expected a Query, got {query!r}')
+
+
+def _allocations(allocations: Any) -> list[Allocation]:
+    if isinstance(allocations, (str, bytes)) or not isinstance(allocations, Iterable):
+        raise errors.InvalidArgumentType(f'expected allocations, got {allocations!r}')
+    checked: list[Allocation] = []
+    for allocation in allocations:
+        if not isinstance(allocation, Allocation):
+            raise errors.InvalidArgumentType(f'expected allocations, got {allocation!r}')
+        checked.append(allocation)
+    return checked

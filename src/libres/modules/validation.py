@@ -99,6 +99,32 @@ def date_values(dates: Any) -> list[Any]:
         raise errors.InvalidArgumentType(f'dates must be (start, end) pairs, got {_shown(dates)}') from error
 
 
+def check_flag(value: Any, name: str) -> None:
+    """True or False (1 and 0 pass too): a string like ``'no'`` is truthy."""
+    if not (isinstance(value, bool) or (isinstance(value, int) and value in (0, 1))):
+        raise errors.InvalidArgumentType(f'{name} must be True or False, got {_shown(value)}')
+
+
+def check_names(values: Any, name: str) -> None:
+    """An iterable (not a string) of strings or UUIDs."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise errors.InvalidArgumentType(f'{name} must be a list of names, got {_shown(values)}')
+    for value in values:
+        if not isinstance(value, (str, uuid.UUID)):
+            raise errors.InvalidArgumentType(f'{name} must hold names, got {_shown(value)}')
+
+
+def check_date_pairs(dates: Any) -> None:
+    """A list of (start, end) datetime pairs."""
+    if isinstance(dates, (str, bytes)) or not isinstance(dates, Iterable):
+        raise errors.InvalidArgumentType(f'dates must be (start, end) pairs, got {_shown(dates)}')
+    for pair in dates:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise errors.InvalidArgumentType(f'dates must be (start, end) pairs, got {_shown(pair)}')
+        for value in pair:
+            check_datetime(value, 'date')
+
+
 def check_datetime(value: Any, name: str) -> None:
     if not isinstance(value, datetime):
         raise errors.InvalidArgumentType(f'the {name} must be a datetime, got {_shown(value)}')
@@ -214,8 +240,9 @@ def describe_local_time(unclear: UnclearLocalTime, zone: str) -> str:
 
 
 __all__ = (
-    'MAX_DATA_BYTES', 'UnclearLocalTime', 'check_data', 'check_datetime', 'check_id', 'check_ids',
-    'check_optional_id', 'check_optional_text', 'check_optional_uuid', 'check_timezone', 'check_uuid',
-    'check_uuids', 'date_values', 'check_whole_number', 'describe_local_time', 'is_email_address',
+    'MAX_DATA_BYTES', 'UnclearLocalTime', 'check_data', 'check_date_pairs', 'check_datetime',
+    'check_flag', 'check_id', 'check_ids', 'check_names', 'check_optional_id',
+    'check_optional_text', 'check_optional_uuid', 'check_timezone', 'check_uuid', 'check_uuids',
+    'check_whole_number', 'date_values', 'describe_local_time', 'is_email_address',
     'unclear_local_times',
 )

@@ -159,6 +159,10 @@ class AllocationsMixin(SchedulerBase):
         skip_overlapping: bool = False,
     ) -> list[Allocation]:
         """Create allocations for the given date ranges and return the masters."""
+        for flag, flag_value in (('partly_available', partly_available), ('whole_day', whole_day),
+                                 ('grouped', grouped), ('approve_manually', approve_manually),
+                                 ('skip_overlapping', skip_overlapping)):
+            validation.check_flag(flag_value, flag)
         dates = validation.date_values(dates)
         if not whole_day:
             refuse_unclear_local_times(self, dates, allocating=True)
@@ -288,6 +292,12 @@ class AllocationsMixin(SchedulerBase):
         self, allocations: list[Allocation], new_quota: int
     ) -> dict[uuid.UUID, uuid.UUID | None]:
         """Map every reserved key to the key it moves to (free keys: None)."""
+        if not isinstance(allocations, (list, tuple)) or \
+                not all(isinstance(a, Allocation) for a in allocations):
+            raise errors.InvalidArgumentType(
+                f'allocations must be a list of Allocations, got {allocations!r}'
+            )
+        validation.check_whole_number(new_quota, 'quota')
         masters = [a for a in allocations if a.is_master]
         if len(masters) != 1:
             raise errors.LibresAssertionError('exactly one master allocation is required')

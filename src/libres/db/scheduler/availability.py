@@ -119,6 +119,8 @@ class AvailabilityMixin(SchedulerBase):
         validation.check_datetime(start, 'start')
         validation.check_datetime(end, 'end')
         validation.check_whole_number(minspots, 'minspots')
+        validation.check_flag(available_only, 'available_only')
+        validation.check_flag(strict, 'strict')
         if days is not None and (isinstance(days, (str, bytes)) or not isinstance(days, Iterable)):
             raise errors.InvalidArgumentType(f"days must be a list like ['mo', 'tu'], got {days!r}")
         if available_only and self.blocking_resources:

@@ -147,6 +147,8 @@ class SchedulerBase(ContextServicesMixin):
     ) -> None:
         # Refused here, not at the first call that reads a date.
         validation.check_timezone(timezone)
+        if not isinstance(name, (str, uuid.UUID)):
+            raise errors.InvalidArgumentType(f'the scheduler name must be text or a UUID, got {name!r}')
         # Seed-style positional calls pass the model classes where 1.4.0 has
         # blocking_names; accept both.
         if isinstance(blocking_names, type) and issubclass(blocking_names, Allocation):
@@ -154,6 +156,7 @@ class SchedulerBase(ContextServicesMixin):
                     and issubclass(allocation_cls, Reservation):
                 reservation_cls = allocation_cls
             allocation_cls, blocking_names = blocking_names, ()
+        validation.check_names(blocking_names, 'blocking_names')
         self.context = context
         self.queries = Queries(context)
         self.name = name
@@ -336,12 +339,14 @@ class SchedulerBase(ContextServicesMixin):
         return query
 
     def reserved_slots_by_reservation(self, token: uuid.UUID, id: int | None = None) -> Query[ReservedSlot]:
+        validation.check_optional_id(id)
         query = self.reserved_slots_by_type(token, 'reservation')
         if id is not None:
             query = query.filter(ReservedSlot.source_id == id)
         return query
 
     def reserved_slots_by_blocker(self, token: uuid.UUID, id: int | None = None) -> Query[ReservedSlot]:
+        validation.check_optional_id(id)
         query = self.reserved_slots_by_type(token, 'blocker')
         if id is not None:
             query = query.filter(ReservedSlot.source_id == id)

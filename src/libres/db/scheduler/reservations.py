@@ -131,6 +131,7 @@ class ReservationsMixin(SchedulerBase):
         if not isinstance(email, str):
             raise errors.InvalidArgumentType(f'the e-mail address must be a string, got {email!r}')
         validation.check_whole_number(quota, 'quota')
+        validation.check_flag(single_token_per_session, 'single_token_per_session')
         validation.check_optional_uuid(group, 'group')
         validation.check_optional_uuid(session_id, 'session id')
         data = self._checked_data(data)
