@@ -278,3 +278,18 @@ def test_the_repeated_hour_is_refused_where_it_changes_the_booking(scheduler: Sc
     token = scheduler.reserve('a@example.org', first)
     [row] = scheduler.reservations_by_token(token)
     assert row.start == datetime(2030, 10, 27, 0, 15, tzinfo=UTC)
+
+
+def test_the_retry_helper_follows_the_cause_of_a_library_error() -> None:
+    class Diag:
+        constraint_name = 'reserved_slots_pkey'
+
+    class Orig(Exception):
+        sqlstate = '23505'
+        diag = Diag()
+
+    collision = sa.exc.IntegrityError('INSERT', {}, Orig())
+    wrapped = errors.AlreadyReservedError('taken')
+    wrapped.__cause__ = collision
+    assert is_retryable(wrapped)
+    assert not is_retryable(errors.AlreadyReservedError('taken'))

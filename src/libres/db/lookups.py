@@ -7,13 +7,11 @@ derive from them as well as from ``LibresError``.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 
 from libres.modules import errors
-
-T = TypeVar('T')
 
 
 def the_one(query: Any, what: str) -> Any:
