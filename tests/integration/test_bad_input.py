@@ -89,7 +89,7 @@ RAISES: list[tuple[str, Call, type[BaseException]]] = [
     ('reserve mixed naive and aware, outside', lambda w: w.room.reserve(
         'a@example.org', (at(13), datetime(2030, 5, 1, 14, tzinfo=UTC))), errors.InvalidReservationError),
     ('reserve a non-existent local time', lambda w: w.room.reserve(
-        'a@example.org', (datetime(2030, 3, 31, 2, 15), datetime(2030, 3, 31, 2, 45))), errors.InvalidReservationError),
+        'a@example.org', (datetime(2030, 3, 31, 2, 15), datetime(2030, 3, 31, 2, 45))), errors.NonExistentTimeError),
     ('reserve an ambiguous local time', lambda w: w.room.reserve(
         'a@example.org', (datetime(2030, 10, 27, 2, 15), datetime(2030, 10, 27, 2, 45))), errors.InvalidReservationError),
     ('reserve quota 0', lambda w: w.room.reserve('a@example.org', (at(18), at(20)), quota=0), errors.InvalidQuota),
@@ -189,7 +189,10 @@ def test_harmless_call_is_a_no_op(world: World, admin_engine: sa.Engine, name: s
 
 
 def test_quotes_and_sql_are_stored_verbatim(world: World, admin_engine: sa.Engine) -> None:
-    nasty = "o'brien\"; DROP TABLE reservations; --@example.org"
+    # An address that is not one is refused (issue 13); quotes in a real one are kept.
+    with pytest.raises(errors.InvalidEmailAddress):
+        world.room.reserve("o'brien\"; DROP TABLE reservations; --@example.org", (at(10), at(11)))
+    nasty = "o'brien+'--@example.org"
     token = world.room.reserve(nasty, (at(10), at(11)), data={"'; DELETE FROM allocations; --": "\\' OR 1=1"})
     world.room.commit()
     [row] = world.room.reservations_by_token(token)

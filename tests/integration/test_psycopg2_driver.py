@@ -50,3 +50,23 @@ def test_booking_search_and_availability_through_psycopg2(psycopg2_context: Cont
     start, end = room._prepare_date(day), room._prepare_date(day + timedelta(days=1))
     [(_, (value, resources))] = room.queries.availability_by_day(start, end, [room.resource]).items()
     assert value == pytest.approx(expected) and resources == {room.resource}
+
+
+def test_constraint_errors_are_translated_through_psycopg2(psycopg2_context: Context) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from libres.db.models import ReservedSlot
+    from libres.modules import errors
+    from libres.retry import is_retryable
+
+    room = Scheduler(psycopg2_context, 'room', 'Europe/Zurich')
+    [hour] = room.allocate((datetime(2030, 5, 6, 8), datetime(2030, 5, 6, 9)))
+    for source_id in (1, 2):
+        room.session.add(ReservedSlot(
+            resource=hour.resource, start=hour.start, end=hour.end, allocation_id=hour.id,
+            source_type='reservation', reservation_token=hour.group, source_id=source_id,
+        ))
+    with pytest.raises(errors.ReservedSlotTaken, match='reserved_slots_pkey') as info:
+        room.session.flush()
+    assert isinstance(info.value, IntegrityError) and is_retryable(info.value)
+    room.rollback()

@@ -229,7 +229,8 @@ def test_remove_unused_on_weekdays(context: Context) -> None:
     scheduler = Scheduler(context, 'weekly', 'Europe/Zurich')
     for day in range(19, 26):
         scheduler.allocate((datetime(2023, 3, day), datetime(2023, 3, day, 2)))
-    scheduler.allocate([(datetime(2023, 3, 26), datetime(2023, 3, 26, 2)),
+    # 01:00, not 02:00: 02:00 does not exist in Zurich on 26 March 2023 (refused).
+    scheduler.allocate([(datetime(2023, 3, 26), datetime(2023, 3, 26, 1)),
                         (datetime(2023, 3, 27), datetime(2023, 3, 27, 2))], grouped=True)
     scheduler.commit()
     removed = scheduler.remove_unused_allocations(date_(2023, 3, 19), date_(2023, 3, 28), days=['su'])

@@ -79,8 +79,10 @@ def test_default_services() -> None:
     generate = context.get_service('uuid_generator')
     assert generate('room') == uuid.UUID('3b941dbc-f646-5f3f-8a55-ab94de05a49c')
     validate = context.get_service('email_validator')
-    assert validate('a@example.org') and validate('a@example.org trailing text')
+    # email-validator's syntax rules: trailing text is no longer accepted (issue 13).
+    assert validate('a@example.org') and not validate('a@example.org trailing text')
     assert not validate('a@b') and not validate('nope')
+    assert not validate("a@example.org'; DROP TABLE reservations; --")
     assert context.get_service('exposure').is_allocation_exposed(None) is True
     assert registry.master_context is not None and registry.master_context.locked
     assert context.get_setting('dsn') is None

@@ -184,7 +184,12 @@ class ContextServicesMixin:
         return self.session.begin_nested
 
     def commit(self) -> None:
-        self.session.commit()
+        """Commit the session; a violation of libres' constraints raises the
+        library's error (see :mod:`libres.db.errors_translation`)."""
+        from libres.db.errors_translation import translated
+
+        with translated():
+            self.session.commit()
 
     def rollback(self) -> None:
         self.session.rollback()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,9 +12,7 @@ from libres.context.exposure import Exposure
 from libres.context.session import provider_for
 from libres.context.settings import set_default_settings
 from libres.modules import errors
-
-# Anchored at the start only, as in the original: trailing text passes.
-_EMAIL = re.compile(r'[^@]+@[^@]+\.[^@]+')
+from libres.modules.validation import is_email_address
 
 
 class Registry:
@@ -89,12 +86,15 @@ class Registry:
 
 
 def _email_validator(context: Context) -> Callable[[str], bool]:
-    return lambda email: _EMAIL.match(email) is not None
+    # The email-validator package's syntax rules, no DNS; replace the
+    # service to change them (libres 1.4.0 let trailing text pass).
+    return is_email_address
 
 
 def _uuid_generator(context: Context) -> Callable[[str], uuid.UUID]:
-    def generate(name: str) -> uuid.UUID:
-        return uuid.uuid5(context.get_setting('uuid_namespace'), context.name + '/' + name)
+    def generate(name: str | uuid.UUID) -> uuid.UUID:
+        # A UUID name means its dashed text form.
+        return uuid.uuid5(context.get_setting('uuid_namespace'), context.name + '/' + str(name))
 
     return generate
 

@@ -11,6 +11,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from libres.context.core import StoppableService
+from libres.db import errors_translation
+from libres.modules import errors
 
 if TYPE_CHECKING:
     from libres.context.core import Context
@@ -46,6 +48,11 @@ class SessionProvider(StoppableService):
         engine_config: dict[str, Any] | None = None,
         session_config: dict[str, Any] | None = None,
     ) -> None:
+        if not isinstance(dsn, str) or not dsn:
+            raise errors.DatabaseNotConfigured(
+                f'no database configured (dsn is {dsn!r}): set it with '
+                f"context.set_setting('dsn', 'postgresql://user:password@host/database')"
+            )
         self.assert_valid_postgres_version(dsn)
         self.dsn = dsn
         options: dict[str, Any] = {
@@ -61,6 +68,8 @@ class SessionProvider(StoppableService):
         # The slots of a booking go in one multi-row INSERT, not one per row
         # (psycopg2's dialect does this already; psycopg 3's does not).
         self.engine.dialect.use_insertmanyvalues_wo_returning = True
+        # Our constraints' violations surface as library errors, at flush and commit.
+        errors_translation.install(self.engine)
         factory: sessionmaker[Session] = sessionmaker(bind=self.engine, **(session_config or {}))
         self.session: scoped_session[Session] = scoped_session(factory)
 
@@ -99,7 +108,9 @@ class SessionProvider(StoppableService):
 
     def get_postgres_version(self, dsn: str) -> tuple[str, int]:
         if 'postgres' not in dsn:
-            raise AssertionError('libres supports PostgreSQL only')
+            raise errors.LibresAssertionError(
+                f'libres supports PostgreSQL only, the dsn names {_url(dsn).drivername}'
+            )
         engine = create_engine(_url(dsn), poolclass=pool.NullPool)
         try:
             with engine.connect() as connection:
@@ -112,7 +123,7 @@ class SessionProvider(StoppableService):
     def assert_valid_postgres_version(self, dsn: str) -> str:
         version, number = self.get_postgres_version(dsn)
         if number < 90100:
-            raise RuntimeError(f'PostgreSQL 9.1+ is required, got {version}')
+            raise errors.UnsupportedDatabase(f'PostgreSQL 9.1+ is required, got {version}')
         return dsn
 
 

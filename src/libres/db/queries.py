@@ -22,7 +22,7 @@ from libres.db import availability_rows
 from libres.db.models import Allocation, Reservation, ReservedSlot
 from libres.db.models.allocation import partition_flags
 from libres.db.overlap import overlaps
-from libres.modules import errors, events
+from libres.modules import errors, events, validation
 from libres.modules.dates import utcnow
 from libres.modules.rasterizer import MIN_RASTER, iterate_span, rasterize_span
 
@@ -42,14 +42,21 @@ class Queries(ContextServicesMixin):
     # --- ranges ---------------------------------------------------------------
 
     def all_allocations_in_range(self, start: datetime, end: datetime) -> Query[Allocation]:
+        _check_range(start, end)
         return self.allocations_in_range(self.session.query(Allocation), start, end)
 
     @staticmethod
     def allocations_in_range(query: Query[T], start: datetime, end: datetime) -> Query[T]:
+        _check_query(query)
+        validation.check_datetime(start, 'start')
+        validation.check_datetime(end, 'end')
         return query.filter(overlaps(start, end))
 
     @staticmethod
     def overlapping_allocations(query: Query[T], dates: Iterable[DatePair]) -> Query[T]:
+        _check_query(query)
+        dates = list(dates) if not isinstance(dates, (str, bytes)) and isinstance(dates, Iterable) else dates
+        validation.check_date_pairs(dates)
         clauses = [overlaps(start, end) for start, end in dates]
         return query.filter(or_(*clauses) if clauses else false())
 
@@ -62,6 +69,7 @@ class Queries(ContextServicesMixin):
         total = 0.0
         count = 0
         expected = 0
+        allocations = _allocations(allocations)
         for allocation in allocations:
             total += allocation.availability
             count += 1
@@ -81,6 +89,9 @@ class Queries(ContextServicesMixin):
     def availability_by_range(
         self, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
     ) -> float:
+        _check_range(start, end)
+        resources = list(resources) if isinstance(resources, (list, tuple, set, frozenset)) else resources
+        validation.check_uuids(resources, 'resources')
         if self.exposes_everything():
             return availability_rows.mean_in_range(self.session, start, end, resources)
         return self.availability_by_allocations(self._exposed_in_range(start, end, resources))
@@ -91,6 +102,9 @@ class Queries(ContextServicesMixin):
     ) -> dict[date, tuple[float, set[uuid.UUID]]]:
         """Availability per day, keyed by the UTC date of each allocation's
         start (kept from the original, whatever the local date)."""
+        _check_range(start, end)
+        resources = list(resources) if isinstance(resources, (list, tuple, set, frozenset)) else resources
+        validation.check_uuids(resources, 'resources')
         if self.exposes_everything():
             return availability_rows.by_utc_day(self.session, start, end, resources)
         result: dict[date, tuple[float, set[uuid.UUID]]] = {}
@@ -115,6 +129,9 @@ class Queries(ContextServicesMixin):
 
         Slots of mirrors count too (the original saw only master resources,
         so bookings that landed on mirrors went unnoticed)."""
+        _check_range(start, end)
+        validation.check_uuid(resource, 'resource')
+        validation.check_uuids(list(blocking_resources), 'blocking resources')
         start, end = rasterize_span(start, end, MIN_RASTER)
         resources = [resource, *blocking_resources]
         owners = select(Allocation.id).where(Allocation.mirror_of.in_(resources))
@@ -148,7 +165,8 @@ class Queries(ContextServicesMixin):
         normalize_dst: bool = True,
     ) -> Iterator[tuple[Allocation, float, list[tuple[float, bool]]]]:
         """Availability that also counts what blocking resources have booked."""
-        allocations = list(allocations)
+        allocations = _allocations(allocations)
+        validation.check_uuid(resource, 'resource')
         if not allocations:
             return
         reserved, blocked = self.reserved_slots_by_range(
@@ -169,6 +187,7 @@ class Queries(ContextServicesMixin):
         blocking_resources: Iterable[uuid.UUID],
         normalize_dst: bool = True,
     ) -> Iterator[tuple[Allocation, float, list[tuple[float, bool]]]]:
+        validation.check_uuid(resource, 'resource')
         query = self.all_allocations_in_range(start, end).filter(
             Allocation.mirror_of == resource, Allocation.resource == resource
         ).order_by(Allocation._start)
@@ -180,6 +199,7 @@ class Queries(ContextServicesMixin):
     # --- browser sessions -----------------------------------------------------
 
     def reservations_by_session(self, session_id: uuid.UUID | None) -> Query[Reservation]:
+        validation.check_optional_uuid(session_id or None, 'session id')
         query = self.session.query(Reservation)
         if not session_id:
             # Never hand out every reservation because a session id was lost.
@@ -191,27 +211,29 @@ class Queries(ContextServicesMixin):
         self, session_id: uuid.UUID, token: uuid.UUID | None = None
     ) -> None:
         if not session_id:
-            raise AssertionError('a session id is required')
+            raise errors.LibresAssertionError('a session id is required')
+        validation.check_uuid(session_id, 'session id')
+        validation.check_optional_uuid(token, 'token')
         query = self.reservations_by_session(session_id)
         if token:
             query = query.filter(Reservation.token == token)
         reservations = query.all()
         if not reservations:
-            raise errors.NoReservationsToConfirm()
+            raise errors.NoReservationsToConfirm(f'session {session_id} has no reservations to confirm')
         for reservation in reservations:
             reservation.session_id = None
         events.on_reservations_confirmed(self.context, reservations, session_id)
 
     def remove_reservation_from_session(self, session_id: uuid.UUID, token: uuid.UUID) -> None:
         if not session_id or not token:
-            raise AssertionError('a session id and a token are required')
-        from sqlalchemy.exc import NoResultFound
-
+            raise errors.LibresAssertionError('a session id and a token are required')
+        validation.check_uuid(session_id, 'session id')
+        validation.check_uuid(token, 'token')
         reservations = self.reservations_by_session(session_id).filter(
             Reservation.token == token
         ).all()
         if not reservations:
-            raise NoResultFound('no reservation of this session has that token')
+            raise errors.RecordNotFound(f'session {session_id} has no reservation with token {token}')
         for reservation in reservations:
             self.session.delete(reservation)
         self.session.query(ReservedSlot).filter(
@@ -229,6 +251,8 @@ class Queries(ContextServicesMixin):
     ) -> list[uuid.UUID]:
         if expiration_date is None:
             expiration_date = utcnow() - SESSION_EXPIRY
+        validation.check_datetime(expiration_date, 'expiration date')
+        _check_aware(expiration_date, 'expiration date')
         last_created = func.max(Reservation.created)
         last_activity = func.greatest(
             last_created, func.coalesce(func.max(Reservation.modified), last_created)
@@ -272,7 +296,7 @@ def _blocking_availability(
         left = max(0, quota - used)
         return 100.0 * left / quota, [(100.0, left == 0)]
     if quota > 1:
-        raise NotImplementedError(
+        raise errors.NotSupported(
             'blocking availability of a partly available allocation with quota > 1'
         )
     slots = allocation.normalized_slots() if normalize_dst else allocation.all_slots()
@@ -305,3 +329,33 @@ def _blocking_availability(
         else:
             availability = 100.0 - 100.0 * reserved_count / total
     return availability, partition_flags(flags)
+
+
+def _check_aware(value: datetime, name: str) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise errors.NaiveDatetimeRefused(
+            f'the {name} {value!r} has no time zone: Queries methods need aware datetimes'
+        )
+
+
+def _check_range(start: Any, end: Any) -> None:
+    """Aware datetimes: ``Queries`` has no zone to read naive ones in."""
+    for name, value in (('start', start), ('end', end)):
+        validation.check_datetime(value, name)
+        _check_aware(value, name)
+
+
+def _check_query(query: Any) -> None:
+    if not isinstance(query, Query):
+        raise errors.InvalidArgumentType(f'expected a Query, got {query!r}')
+
+
+def _allocations(allocations: Any) -> list[Allocation]:
+    if isinstance(allocations, (str, bytes)) or not isinstance(allocations, Iterable):
+        raise errors.InvalidArgumentType(f'expected allocations, got {allocations!r}')
+    checked: list[Allocation] = []
+    for allocation in allocations:
+        if not isinstance(allocation, Allocation):
+            raise errors.InvalidArgumentType(f'expected allocations, got {allocation!r}')
+        checked.append(allocation)
+    return checked

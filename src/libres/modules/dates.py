@@ -11,24 +11,26 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import Literal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# The two DST errors live with every other error; re-exported here, where they were.
+from libres.modules.errors import AmbiguousTimeError as AmbiguousTimeError
+from libres.modules.errors import InvalidArgument, UnknownTimezone
+from libres.modules.errors import NonExistentTimeError as NonExistentTimeError
 
 UTC = UTC
-
-
-class NonExistentTimeError(ValueError):
-    """The local time falls into a gap (spring DST change)."""
-
-
-class AmbiguousTimeError(ValueError):
-    """The local time occurs twice (autumn DST change)."""
 
 
 @lru_cache(maxsize=256)
 def _zone_by_name(name: str) -> tzinfo:
     if name.upper() == 'UTC':
         return UTC
-    return ZoneInfo(name)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise UnknownTimezone(
+            f'unknown time zone {name!r}: use an IANA name such as "Europe/Zurich" or "UTC"'
+        ) from error
 
 
 def get_timezone(zone: str | tzinfo) -> tzinfo:
@@ -110,7 +112,7 @@ def is_whole_day(start: datetime, end: datetime, zone: str | tzinfo) -> bool:
     start, end = _local(start, zone), _local(end, zone)
     naive_start, naive_end = start.replace(tzinfo=None), end.replace(tzinfo=None)
     if naive_end < naive_start:
-        raise ValueError('the end must be equal or greater than the start')
+        raise InvalidArgument('the end must be equal or greater than the start')
     if (start.hour, start.minute, start.second) != (0, 0, 0):
         return False
     if (end.hour, end.minute, end.second) not in ((0, 0, 0), (23, 59, 59)):

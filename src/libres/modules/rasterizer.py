@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Literal
 
+from libres.modules import errors
+
 Raster = Literal[5, 10, 15, 30, 60]
 VALID_RASTER: tuple[Raster, ...] = (5, 10, 15, 30, 60)
 MIN_RASTER: Raster = 5
@@ -20,7 +22,7 @@ def is_valid_raster(raster: object) -> bool:
 
 def _require_valid(raster: int) -> None:
     if not is_valid_raster(raster):
-        raise AssertionError(f'invalid raster {raster!r}: use one of {VALID_RASTER}')
+        raise errors.LibresAssertionError(f'invalid raster {raster!r}: use one of {VALID_RASTER}')
 
 
 def rasterize_start(start: datetime, raster: int) -> datetime:

@@ -19,6 +19,7 @@ from libres.db.models.json_ready import iso, text
 from libres.db.models.other import OtherModels
 from libres.db.models.reserved_slot import ReservedSlot
 from libres.db.models.timestamp import TimestampMixin
+from libres.modules import errors
 from libres.modules.dates import (
     get_timezone,
     is_whole_day,
@@ -188,7 +189,7 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
 
     def set_raster(self, raster: int) -> None:
         if self._raster is not None:
-            raise AssertionError('the raster of an allocation can be set only once')
+            raise errors.LibresAssertionError('the raster of an allocation can be set only once')
         self._raster = raster
         if self._start is not None:
             self._start = rasterize_start(self._start, raster)
@@ -200,7 +201,7 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
     def _localized(self, value: datetime) -> datetime:
         if value.tzinfo is None:
             if not self.timezone:
-                raise AssertionError('a naive datetime needs the allocation timezone')
+                raise errors.LibresAssertionError('a naive datetime needs the allocation timezone')
             return localize(value, get_timezone(self.timezone))
         return value
 
@@ -223,7 +224,7 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
     def _prepare(self, value: datetime) -> datetime:
         """An aware UTC datetime; naive values are in the allocation's zone."""
         if value.tzinfo is None and not self.timezone:
-            raise AssertionError('a naive datetime needs the allocation timezone')
+            raise errors.LibresAssertionError('a naive datetime needs the allocation timezone')
         return standardize_date(value, self.timezone or 'UTC')
 
     # --- display and ranges -------------------------------------------------
@@ -231,7 +232,7 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
     def _zone(self, timezone: str | tzinfo | None) -> str | tzinfo:
         zone = timezone or self.timezone
         if zone is None:
-            raise AssertionError('the allocation has no timezone')
+            raise errors.LibresAssertionError('the allocation has no timezone')
         return zone
 
     def display_start(self, timezone: str | tzinfo | None = None) -> datetime:
@@ -244,7 +245,7 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
     def whole_day(self) -> bool:
         start, end = self.display_start(), self.display_end()
         if start == end:
-            raise AssertionError('an allocation needs a start and a different end')
+            raise errors.LibresAssertionError('an allocation needs a start and a different end')
         return is_whole_day(start, end, self._zone(None))
 
     def overlaps(self, start: datetime, end: datetime) -> bool:
@@ -288,7 +289,7 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
         if start is None or end is None:
             start, end = self.start, self.end
         elif not self.overlaps(start, end):
-            raise AssertionError('the range does not overlap the allocation')
+            raise errors.LibresAssertionError('the range does not overlap the allocation')
         taken = self._reserved_starts()
         if not taken:
             return True
@@ -450,7 +451,7 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
     def _session(self) -> OrmSession:
         session = object_session(self)
         if session is None:
-            raise AssertionError('the allocation is not attached to a session')
+            raise errors.LibresAssertionError('the allocation is not attached to a session')
         return session
 
     def get_master(self) -> Allocation:
@@ -464,10 +465,10 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
     def siblings(self, imaginary: bool = True) -> list[Allocation]:
         """The master followed by its mirrors in key order."""
         if not imaginary and self.is_transient:
-            raise AssertionError('a transient allocation has no persistent siblings')
+            raise errors.LibresAssertionError('a transient allocation has no persistent siblings')
         if self.quota == 1:
             if not self.is_master:
-                raise AssertionError('an allocation with quota 1 must be a master')
+                raise errors.LibresAssertionError('an allocation with quota 1 must be a master')
             return [self]
         rows = self._session().scalars(
             select(Allocation).where(
@@ -537,7 +538,7 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
         from sqlalchemy import inspect
 
         if not inspect(self).persistent:
-            raise AssertionError('the allocation must be persistent and attached')
+            raise errors.LibresAssertionError('the allocation must be persistent and attached')
         reservation: type[Reservation] = self.models.Reservation
         return self._session().query(reservation.id).filter(
             reservation.target == self.group,

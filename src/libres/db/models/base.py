@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import DeclarativeBase
 
 from libres.db.models.types import JSON, UUID, UTCDateTime
+from libres.modules import errors
 
 
 class ORMBase(DeclarativeBase):
@@ -30,5 +31,5 @@ def assign_keywords(instance: object, values: dict[str, Any]) -> None:
     cls = type(instance)
     for key, value in values.items():
         if not hasattr(cls, key):
-            raise TypeError(f'{key!r} is an invalid keyword argument for {cls.__name__}')
+            raise errors.InvalidArgumentType(f'{key!r} is an invalid keyword argument for {cls.__name__}')
         setattr(instance, key, value)

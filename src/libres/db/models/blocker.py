@@ -15,6 +15,7 @@ from libres.db.models.other import OtherModels
 from libres.db.models.reservation import SpanDisplay, TargetType, _timespans
 from libres.db.models.timespan import Timespan
 from libres.db.models.timestamp import TimestampMixin
+from libres.modules import errors
 
 if TYPE_CHECKING:
     from libres.db.models.allocation import Allocation
@@ -74,7 +75,7 @@ class ReservationBlocker(SpanDisplay, TimestampMixin, ORMBase, OtherModels):
     def target_allocations(self, masters_only: bool = True) -> Query[Allocation]:
         session = object_session(self)
         if session is None:
-            raise AssertionError('the blocker is not attached to a session')
+            raise errors.LibresAssertionError('the blocker is not attached to a session')
         allocation: type[Allocation] = self.models.Allocation
         query = session.query(allocation).filter(allocation.group == self.target)
         if masters_only:

@@ -14,6 +14,7 @@ from libres.db.models.json_ready import span, text
 from libres.db.models.other import OtherModels
 from libres.db.models.timespan import Timespan
 from libres.db.models.timestamp import TimestampMixin
+from libres.modules import errors
 from libres.modules.dates import to_timezone
 
 if TYPE_CHECKING:
@@ -37,12 +38,12 @@ class SpanDisplay:
 
     def display_start(self, timezone: str | tzinfo | None = None) -> datetime:
         if self.start is None:
-            raise AssertionError('a group target has no start')
+            raise errors.LibresAssertionError('a group target has no start')
         return to_timezone(self.start, _zone(timezone, self.timezone))
 
     def display_end(self, timezone: str | tzinfo | None = None) -> datetime:
         if self.end is None:
-            raise AssertionError('a group target has no end')
+            raise errors.LibresAssertionError('a group target has no end')
         return to_timezone(self.end + ONE_MICROSECOND, _zone(timezone, self.timezone))
 
 
@@ -122,7 +123,7 @@ class Reservation(SpanDisplay, TimestampMixin, ORMBase, OtherModels):
     def _session(self) -> Session:
         session = object_session(self)
         if session is None:
-            raise AssertionError('the reservation is not attached to a session')
+            raise errors.LibresAssertionError('the reservation is not attached to a session')
         return session
 
     def _target_allocations(self) -> Query[Allocation]:
@@ -151,7 +152,7 @@ class Reservation(SpanDisplay, TimestampMixin, ORMBase, OtherModels):
 def _zone(given: str | tzinfo | None, own: str | None) -> str | tzinfo:
     zone = given or own
     if zone is None:
-        raise AssertionError('no timezone given and none stored')
+        raise errors.LibresAssertionError('no timezone given and none stored')
     return zone
 
 
@@ -168,4 +169,4 @@ def _timespans(
         return [Timespan(start, end + ONE_MICROSECOND)]
     if target_type == 'group':
         return [Timespan(a.start, a.end) for a in allocations()]
-    raise NotImplementedError(f'unknown target type {target_type!r}')
+    raise errors.NotSupported(f'unknown target type {target_type!r}')

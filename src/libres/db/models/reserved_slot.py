@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from libres.db.models.base import ORMBase, assign_keywords
 from libres.db.models.timestamp import TimestampMixin
+from libres.modules import errors
 from libres.modules.dates import to_timezone
 from libres.modules.rasterizer import rasterize_end, rasterize_start
 
@@ -64,7 +65,7 @@ class ReservedSlot(TimestampMixin, ORMBase):
     def _timezone(self) -> str:
         zone = self.allocation.timezone
         if zone is None:
-            raise AssertionError('the allocation of this slot has no timezone')
+            raise errors.LibresAssertionError('the allocation of this slot has no timezone')
         return zone
 
     def __eq__(self, other: object) -> bool:

@@ -13,10 +13,11 @@ from sqlalchemy.orm import lazyload
 
 from libres.context.core import missing
 from libres.context.replicas import on_primary
+from libres.db.local_time_rules import refuse_unclear_local_times
 from libres.db.models import Allocation, Reservation, ReservationBlocker, ReservedSlot
 from libres.db.overlap import overlap_hint
 from libres.db.scheduler.base import DatePair, SchedulerBase, naive_utc
-from libres.modules import errors, events
+from libres.modules import errors, events, validation
 from libres.modules.dates import align_date_to_day, utcnow
 from libres.modules.rasterizer import is_valid_raster, rasterize_span
 from libres.modules.utils import generate_uuids
@@ -96,7 +97,9 @@ class AllocationsMixin(SchedulerBase):
                 if not _spans_overlap(span_existing, span):
                     continue
                 if not skip_overlapping:
-                    raise errors.OverlappingAllocationError(span[0], span[1], existing)
+                    raise errors.OverlappingAllocationError(
+                        span[0], span[1], existing, timezone=self.timezone
+                    )
                 skipped.add(index)
         return [span for index, span in enumerate(spans) if index not in skipped]
 
@@ -156,12 +159,19 @@ class AllocationsMixin(SchedulerBase):
         skip_overlapping: bool = False,
     ) -> list[Allocation]:
         """Create allocations for the given date ranges and return the masters."""
+        for flag, flag_value in (('partly_available', partly_available), ('whole_day', whole_day),
+                                 ('grouped', grouped), ('approve_manually', approve_manually),
+                                 ('skip_overlapping', skip_overlapping)):
+            validation.check_flag(flag_value, flag)
+        dates = validation.date_values(dates)
+        if not whole_day:
+            refuse_unclear_local_times(self, dates, allocating=True)
         dates = self._prepare_dates(dates)
         data = self._checked_data(data)
         group = uuid.uuid4()
         for name, value in (('quota', quota), ('quota_limit', quota_limit)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise TypeError(f'the {name} must be a whole number, got {value!r}')
+                raise errors.InvalidArgumentType(f'the {name} must be a whole number, got {value!r}')
         quota = quota or 1
 
         if partly_available and grouped:
@@ -169,11 +179,11 @@ class AllocationsMixin(SchedulerBase):
         if skip_overlapping and grouped:
             raise errors.InvalidAllocationError('a group cannot skip overlapping dates')
         if not is_valid_raster(raster):
-            raise AssertionError(f'invalid raster {raster!r}: use 5, 10, 15, 30 or 60')
+            raise errors.LibresAssertionError(f'invalid raster {raster!r}: use 5, 10, 15, 30 or 60')
         if quota < 0:
-            raise ValueError(f'the quota must be at least 1, got {quota}')
+            raise errors.InvalidArgument(f'the quota must be at least 1, got {quota}')
         if quota_limit < 0:
-            raise ValueError(f'the quota limit must be 0 (no limit) or more, got {quota_limit}')
+            raise errors.InvalidArgument(f'the quota limit must be 0 (no limit) or more, got {quota_limit}')
 
         if whole_day:
             dates = self._whole_days(dates)
@@ -183,7 +193,10 @@ class AllocationsMixin(SchedulerBase):
 
         for span in rastered:
             if span[1] < span[0]:
-                raise errors.InvalidAllocationError('an allocation must end after it starts')
+                raise errors.InvalidAllocationError(
+                    f'{errors.describe_span(span[0], span[1], self.timezone)}: an allocation must end '
+                    f'after it starts'
+                )
         # Sorted by start, two spans overlap only if some neighbours do.
         ordered = sorted(rastered)
         if any(_spans_overlap(a, b) for a, b in pairwise(ordered)):
@@ -223,8 +236,11 @@ class AllocationsMixin(SchedulerBase):
 
     def change_quota(self, master: Allocation, new_quota: int) -> None:
         """Change the quota; when it shrinks, booked spots move to the front."""
+        if not isinstance(master, Allocation):
+            raise errors.InvalidArgumentType(f'the master must be an Allocation, got {master!r}')
+        validation.check_whole_number(new_quota, 'quota')
         if new_quota <= 0:
-            raise AssertionError('the quota must be at least 1')
+            raise errors.LibresAssertionError('the quota must be at least 1')
         # A master a replica read returned is changed on the primary.
         master = on_primary(self.session, master)
         if new_quota == master.quota:
@@ -236,7 +252,11 @@ class AllocationsMixin(SchedulerBase):
         allocations = [master, *self.allocation_mirrors_by_master(master)]
         free = [a for a in allocations if a.is_available()]
         if len(free) < master.quota - new_quota:
-            raise errors.AffectedReservationError(None)
+            raise errors.AffectedReservationError(None, detail=(
+                f'allocation {master.id} has {len(free)} of {master.quota} spots free, so its quota '
+                f'cannot shrink to {new_quota}: remove '
+                f'{master.quota - new_quota - len(free)} booking(s) first'
+            ))
 
         reordered = self.reordered_keylist(allocations, new_quota)
         targets = set(reordered.values())
@@ -274,9 +294,15 @@ class AllocationsMixin(SchedulerBase):
         self, allocations: list[Allocation], new_quota: int
     ) -> dict[uuid.UUID, uuid.UUID | None]:
         """Map every reserved key to the key it moves to (free keys: None)."""
+        if not isinstance(allocations, (list, tuple)) or \
+                not all(isinstance(a, Allocation) for a in allocations):
+            raise errors.InvalidArgumentType(
+                f'allocations must be a list of Allocations, got {allocations!r}'
+            )
+        validation.check_whole_number(new_quota, 'quota')
         masters = [a for a in allocations if a.is_master]
         if len(masters) != 1:
-            raise AssertionError('exactly one master allocation is required')
+            raise errors.LibresAssertionError('exactly one master allocation is required')
         master = masters[0]
         keys = [master.resource, *generate_uuids(master.resource, master.quota)]
         by_resource = {a.resource: a for a in allocations}
@@ -304,9 +330,15 @@ class AllocationsMixin(SchedulerBase):
         data: Any = missing,
     ) -> None:
         if not master_id:
-            raise AssertionError('a master id is required')
+            raise errors.LibresAssertionError('a master id is required')
         if not ((new_start and new_end) or group or new_quota):
-            raise AssertionError('give new dates, a group or a new quota')
+            raise errors.LibresAssertionError('give new dates, a group or a new quota')
+        validation.check_id(master_id, 'master id')
+        validation.check_optional_uuid(group, 'group')
+        validation.check_optional_id(new_quota, 'quota')
+        validation.check_optional_id(quota_limit, 'quota limit')
+        if new_start and new_end and not whole_day:
+            refuse_unclear_local_times(self, (new_start, new_end), allocating=True)
         if new_start and new_end:
             new_start, new_end = self._prepare_date(new_start), self._prepare_date(new_end)
 
@@ -315,9 +347,11 @@ class AllocationsMixin(SchedulerBase):
         ids = [a.id for a in changing]
 
         if master.timezone != self.timezone:
-            raise AssertionError('the allocation was made in another timezone')
+            raise errors.LibresAssertionError(
+                f'allocation {master.id} was made in {master.timezone}, this scheduler is in {self.timezone}'
+            )
         if not (group or master.group):
-            raise AssertionError('the allocation has no group')
+            raise errors.LibresAssertionError(f'allocation {master.id} has no group')
 
         new_start = new_start or master.start
         new_end = new_end or master.end
@@ -325,7 +359,10 @@ class AllocationsMixin(SchedulerBase):
             new_start = align_date_to_day(new_start, self.timezone, 'down')
             new_end = align_date_to_day(new_end, self.timezone, 'up')
         if new_end < new_start:
-            raise errors.InvalidAllocationError('an allocation must end after it starts')
+            raise errors.InvalidAllocationError(
+                f'{errors.describe_span(new_start, new_end, self.timezone)}: an allocation must end '
+                f'after it starts'
+            )
 
         new = self.allocation_cls(
             start=new_start, end=new_end, raster=master.raster, timezone=self.timezone
@@ -334,7 +371,7 @@ class AllocationsMixin(SchedulerBase):
             not_(Allocation.id.in_([i for i in ids if i is not None]))
         ).first()
         if overlapping is not None:
-            raise errors.OverlappingAllocationError(new.start, new.end, overlapping)
+            raise errors.OverlappingAllocationError(new.start, new.end, overlapping, timezone=self.timezone)
 
         changes_span = new.start != master.start or new.end != master.end
         for allocation in changing:
@@ -343,19 +380,21 @@ class AllocationsMixin(SchedulerBase):
             if allocation.partly_available:
                 for slot in allocation.reserved_slots:
                     if not new.contains(slot.start, slot.end):
-                        raise errors.AffectedReservationError(slot)
+                        raise errors.AffectedReservationError(slot, timezone=self.timezone)
                 if allocation is master:
                     for pending in self._pending_spans(master):
                         if pending.start is not None and pending.end is not None and \
                                 not new.contains(pending.start, pending.end):
-                            raise errors.AffectedPendingReservationError(pending)
+                            raise errors.AffectedPendingReservationError(pending, timezone=self.timezone)
             elif changes_span:
                 if allocation.reserved_slots:
-                    raise errors.AffectedReservationError(allocation.reserved_slots[0])
+                    raise errors.AffectedReservationError(
+                        allocation.reserved_slots[0], timezone=self.timezone
+                    )
                 if allocation is master:
                     pending_row = self._pending_spans(master).first()
                     if pending_row is not None:
-                        raise errors.AffectedPendingReservationError(pending_row)
+                        raise errors.AffectedPendingReservationError(pending_row, timezone=self.timezone)
 
         for member in self.allocations_by_group(group or master.group):
             if approve_manually is not None:
@@ -385,18 +424,18 @@ class AllocationsMixin(SchedulerBase):
         elif groups:
             allocations = self.allocations_by_groups(groups, masters_only=False).all()
         else:
-            raise NotImplementedError('give an allocation id or groups')
+            raise errors.NotSupported('give an allocation id or groups')
 
         for allocation in allocations:
             if allocation.mirror_of != self.resource:
-                raise AssertionError('the allocation belongs to another scheduler')
+                raise errors.LibresAssertionError(f'allocation {allocation.id} belongs to another scheduler')
             if allocation.is_transient:
                 continue
             if allocation.reserved_slots:
-                raise errors.AffectedReservationError(allocation.reserved_slots[0])
+                raise errors.AffectedReservationError(allocation.reserved_slots[0], timezone=self.timezone)
             pending = self._pending_spans(allocation).first()
             if pending is not None:
-                raise errors.AffectedPendingReservationError(pending)
+                raise errors.AffectedPendingReservationError(pending, timezone=self.timezone)
 
         for allocation in allocations:
             if not allocation.is_transient:
@@ -410,6 +449,11 @@ class AllocationsMixin(SchedulerBase):
         exclude_groups: bool = False,
     ) -> int:
         """Delete allocations nobody booked, blocked or waits for; return how many."""
+        for name, value in (('start', start), ('end', end)):
+            if not isinstance(value, date):
+                raise errors.InvalidArgumentType(f'the {name} must be a date or datetime, got {value!r}')
+        if days is not None and (isinstance(days, (str, bytes)) or not isinstance(days, Iterable)):
+            raise errors.InvalidArgumentType(f"days must be a list like ['mo', 'tu'], got {days!r}")
         start_dt = self._prepare_date(_as_datetime(start))
         end_dt = self._prepare_date(_as_datetime(end))
 

@@ -17,6 +17,7 @@ from libres.db.models import Allocation
 from libres.db.queries import Queries
 from libres.db.scheduler.allocations import weekdays
 from libres.db.scheduler.base import SchedulerBase
+from libres.modules import errors, validation
 from libres.modules.dates import get_timezone, localize
 from libres.modules.rasterizer import rasterize_span
 
@@ -125,11 +126,18 @@ class AvailabilityMixin(SchedulerBase):
     ) -> list[Allocation]:
         """Allocations in the date range whose times meet the time window."""
         if not (start and end):
-            raise AssertionError('a start and an end are required')
+            raise errors.LibresAssertionError('a start and an end are required')
         if whole_day not in CHOICES or groups not in CHOICES:
-            raise AssertionError("whole_day and groups take 'yes', 'no' or 'any'")
+            raise errors.LibresAssertionError("whole_day and groups take 'yes', 'no' or 'any'")
+        validation.check_datetime(start, 'start')
+        validation.check_datetime(end, 'end')
+        validation.check_whole_number(minspots, 'minspots')
+        validation.check_flag(available_only, 'available_only')
+        validation.check_flag(strict, 'strict')
+        if days is not None and (isinstance(days, (str, bytes)) or not isinstance(days, Iterable)):
+            raise errors.InvalidArgumentType(f"days must be a list like ['mo', 'tu'], got {days!r}")
         if available_only and self.blocking_resources:
-            raise NotImplementedError('available_only is not supported with blocking resources')
+            raise errors.NotSupported('available_only is not supported with blocking resources')
 
         day_filter = weekdays(days) if days else None
         window = TimeWindow(self.timezone, start, end)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Query, aliased, joinedload, lazyload
 
 from libres.context.core import ContextServicesMixin
 from libres.db.gc_pause import collector_paused
+from libres.db.lookups import the_one
 from libres.db.models import (
     Allocation,
     Reservation,
@@ -26,7 +27,7 @@ from libres.db.models.types.utcdatetime import UTCDateTime
 from libres.db.models.types.uuid_type import UUID as UUIDType
 from libres.db.overlap import overlap_hint, overlaps
 from libres.db.queries import Queries
-from libres.modules import errors
+from libres.modules import errors, validation
 from libres.modules.dates import standardize_date
 from libres.modules.rasterizer import MIN_RASTER
 from libres.modules.utils import flatten, generate_uuids, is_valid_reservation_length, pairs
@@ -146,8 +147,10 @@ class SchedulerBase(ContextServicesMixin):
         allocation_cls: type[Allocation] = Allocation,
         reservation_cls: type[Reservation] = Reservation,
     ) -> None:
-        if not isinstance(timezone, str):
-            raise AssertionError(f'the timezone must be a name like "Europe/Zurich", got {timezone!r}')
+        # Refused here, not at the first call that reads a date.
+        validation.check_timezone(timezone)
+        if not isinstance(name, (str, uuid.UUID)):
+            raise errors.InvalidArgumentType(f'the scheduler name must be text or a UUID, got {name!r}')
         # Seed-style positional calls pass the model classes where 1.4.0 has
         # blocking_names; accept both.
         if isinstance(blocking_names, type) and issubclass(blocking_names, Allocation):
@@ -155,6 +158,7 @@ class SchedulerBase(ContextServicesMixin):
                     and issubclass(allocation_cls, Reservation):
                 reservation_cls = allocation_cls
             allocation_cls, blocking_names = blocking_names, ()
+        validation.check_names(blocking_names, 'blocking_names')
         self.context = context
         self.queries = Queries(context)
         self.name = name
@@ -208,7 +212,7 @@ class SchedulerBase(ContextServicesMixin):
     def _prepare_date(self, value: datetime) -> datetime:
         """Naive values are in the scheduler's zone; the result is aware UTC."""
         if not isinstance(value, datetime):
-            raise TypeError(f'expected a datetime, got {value!r}')
+            raise errors.InvalidArgumentType(f'expected a datetime, got {value!r}')
         return standardize_date(value, self.timezone)
 
     def _prepare_range(self, start: datetime, end: datetime) -> DatePair:
@@ -217,22 +221,24 @@ class SchedulerBase(ContextServicesMixin):
 
     def _prepare_dates(self, dates: Any) -> list[DatePair]:
         if isinstance(dates, (str, bytes, datetime)):
-            raise TypeError(f'dates must be (start, end) pairs, got {dates!r}')
-        values = list(flatten(dates))
+            raise errors.InvalidArgumentType(f'dates must be (start, end) pairs, got {dates!r}')
+        try:
+            values = list(flatten(dates))
+        except TypeError as error:
+            raise errors.InvalidArgumentType(f'dates must be (start, end) pairs, got {dates!r}') from error
         if len(values) % 2:
-            raise ValueError(f'dates must come in (start, end) pairs, got {len(values)} values')
+            raise errors.InvalidArgument(f'dates must come in (start, end) pairs, got {len(values)} values')
         return [(self._prepare_date(start), self._prepare_date(end)) for start, end in pairs(values)]
 
     def _checked_data(self, data: Any) -> Any:
         """Refuse data that is not a dict or too big to store sensibly."""
         if data is None:
             return data
-        if not isinstance(data, dict):
-            raise TypeError(f'data must be a dict, got {type(data).__name__}')
+        validation.check_data(data)
         # default=str: a custom JSON serializer may handle more types.
         size = len(json.dumps(data, default=str))
         if size > MAX_DATA_BYTES:
-            raise ValueError(f'data is {size} bytes of JSON, at most {MAX_DATA_BYTES} are stored')
+            raise errors.InvalidData(f'data is {size} bytes of JSON, at most {MAX_DATA_BYTES} are stored')
         return data
 
     # --- record sets ----------------------------------------------------------
@@ -331,37 +337,46 @@ class SchedulerBase(ContextServicesMixin):
 
     def reserved_slots_by_type(self, token: uuid.UUID, type: str | None = None) -> Query[ReservedSlot]:
         if not token:
-            raise AssertionError('a token is required')
+            raise errors.LibresAssertionError('a token is required')
+        validation.check_uuid(token, 'token')
+        validation.check_optional_text(type, 'type')
         query = self.managed_reserved_slots().filter(ReservedSlot.reservation_token == token)
         if type is not None:
             query = query.filter(ReservedSlot.source_type == type)
         return query
 
     def reserved_slots_by_reservation(self, token: uuid.UUID, id: int | None = None) -> Query[ReservedSlot]:
+        validation.check_optional_id(id)
         query = self.reserved_slots_by_type(token, 'reservation')
         if id is not None:
             query = query.filter(ReservedSlot.source_id == id)
         return query
 
     def reserved_slots_by_blocker(self, token: uuid.UUID, id: int | None = None) -> Query[ReservedSlot]:
+        validation.check_optional_id(id)
         query = self.reserved_slots_by_type(token, 'blocker')
         if id is not None:
             query = query.filter(ReservedSlot.source_id == id)
         return query
 
     def reservations_by_token(self, token: uuid.UUID | str, id: int | None = None) -> Query[Reservation]:
+        validation.check_uuid(token, 'token')
+        validation.check_optional_id(id)
         query = self.managed_reservations().filter(Reservation.token == token)
         if id:
             query = query.filter(Reservation.id == id)
         return query
 
     def blockers_by_token(self, token: uuid.UUID | str, id: int | None = None) -> Query[ReservationBlocker]:
+        validation.check_uuid(token, 'token')
+        validation.check_optional_id(id)
         query = self.managed_blockers().filter(ReservationBlocker.token == token)
         if id:
             query = query.filter(ReservationBlocker.id == id)
         return query
 
     def reservations_by_group(self, group: uuid.UUID) -> Query[Reservation]:
+        validation.check_uuid(group, 'group')
         tokens = select(Reservation.token).where(
             Reservation.resource == self.resource, Reservation.target == group
         )
@@ -374,9 +389,12 @@ class SchedulerBase(ContextServicesMixin):
     # --- allocation look-ups --------------------------------------------------
 
     def allocation_by_id(self, id: int) -> Allocation:
-        return self.managed_allocations().filter(Allocation.id == id).one()
+        validation.check_id(id)
+        return the_one(self.managed_allocations().filter(Allocation.id == id), f'allocation {id}')  # type: ignore[no-any-return]
 
     def allocations_by_ids(self, ids: Iterable[int]) -> Query[Allocation]:
+        ids = list(ids) if not isinstance(ids, (str, bytes)) and isinstance(ids, Iterable) else ids
+        validation.check_ids(ids)
         return (
             self.managed_allocations()
             .filter(Allocation.id.in_(list(ids)))
@@ -389,6 +407,9 @@ class SchedulerBase(ContextServicesMixin):
     def allocations_by_groups(
         self, groups: Iterable[uuid.UUID], masters_only: bool = True
     ) -> Query[Allocation]:
+        if not isinstance(groups, (str, bytes)) and isinstance(groups, Iterable):
+            groups = list(groups)
+        validation.check_uuids(groups, 'groups')
         query = self.managed_allocations().filter(Allocation.group.in_(list(groups)))
         if masters_only:
             query = query.filter(Allocation.resource == self.resource)
@@ -398,6 +419,8 @@ class SchedulerBase(ContextServicesMixin):
         self, source: type[Reservation] | type[ReservationBlocker], source_type: str,
         token: uuid.UUID, id: int | None,
     ) -> Query[Allocation]:
+        validation.check_uuid(token, 'token')
+        validation.check_optional_id(id)
         # EXISTS instead of a join: every allocation once, also in count().
         holds_slot = exists().where(
             ReservedSlot.allocation_id == Allocation.id,
@@ -522,9 +545,12 @@ class SchedulerBase(ContextServicesMixin):
         return mirror
 
     def allocation_by_date(self, start: datetime, end: datetime) -> Allocation:
-        return self.allocations_in_range(start, end).one()
+        return the_one(  # type: ignore[no-any-return]
+            self.allocations_in_range(start, end), f'allocation from {start} to {end}'
+        )
 
     def allocation_dates_by_group(self, group: uuid.UUID) -> list[Any]:
+        validation.check_uuid(group, 'group')
         query = self.allocations_by_group(group).with_entities(Allocation._start, Allocation._end)
         return query.all()
 
@@ -532,6 +558,9 @@ class SchedulerBase(ContextServicesMixin):
         self, master_allocation: Allocation, start: datetime, end: datetime
     ) -> int:
         """How many spots (master and mirrors) are free in the range."""
+        _check_allocation(master_allocation, 'master_allocation')
+        validation.check_datetime(start, 'start')
+        validation.check_datetime(end, 'end')
         free = 1 if master_allocation.is_available(start, end) else 0
         if master_allocation.quota == 1:
             return free
@@ -544,11 +573,17 @@ class SchedulerBase(ContextServicesMixin):
 
     def _validate_length(self, start: datetime, end: datetime) -> None:
         if not is_valid_reservation_length(start, end, self.timezone):
-            raise errors.ReservationTooLong()
+            raise errors.ReservationTooLong(
+                f'{errors.describe_span(start, end, self.timezone)} is longer than a day: '
+                f'a reservation lasts at most a day (a whole local day on DST days)'
+            )
         # The whole duration, not only its seconds-within-a-day part: an exact
         # midnight-to-midnight day is long enough.
         if start > end or end - start < MIN_RESERVATION_LENGTH:
-            raise errors.ReservationTooShort()
+            raise errors.ReservationTooShort(
+                f'{errors.describe_span(start, end, self.timezone)}: a reservation must end after it '
+                f'starts and last at least {MIN_RASTER} minutes'
+            )
 
     def _each_overlap(
         self, dates: list[DatePair], masters: list[Allocation]
@@ -573,16 +608,29 @@ class SchedulerBase(ContextServicesMixin):
                 self._master_spot(view, start, end) if view is not None else allocation.find_spot(start, end)
             ) is not None
             if not master_free or spots > 1:
-                raise errors.AlreadyReservedError()
-        elif self._spot_usage(allocation, start, end, usages).free < max(spots, 1):
-            raise errors.AlreadyReservedError()
+                raise errors.AlreadyReservedError(
+                    self._not_free(allocation, start, end, spots, int(master_free))
+                )
+        elif (free := self._spot_usage(allocation, start, end, usages).free) < max(spots, 1):
+            raise errors.AlreadyReservedError(self._not_free(allocation, start, end, spots, free))
+
+    def _not_free(self, allocation: Allocation, start: datetime, end: datetime, spots: int, free: int) -> str:
+        return (
+            f'allocation {allocation.id} has {free} of {allocation.quota} spots free for '
+            f'{errors.describe_span(start, end, self.timezone)}, {max(spots, 1)} requested: '
+            f'choose another time or fewer spots'
+        )
 
     def _require_contained(self, allocation: Allocation, start: datetime, end: datetime) -> None:
         # Blocking resources only need to be free; own allocations must hold the range.
         if allocation.resource == self.resource and not allocation.contains(start, end):
-            raise errors.TimerangeTooLong()
+            raise errors.TimerangeTooLong(
+                f'{errors.describe_span(start, end, self.timezone)} is not inside allocation '
+                f'{allocation.id} ({errors.describe_span(allocation.start, allocation.end, self.timezone)})'
+            )
 
     def allocation_mirrors_by_master(self, master: Allocation) -> list[Allocation]:
+        _check_allocation(master, 'master')
         return [a for a in master.siblings() if not a.is_master]
 
     def allocation_dates_by_ids(
@@ -590,6 +638,9 @@ class SchedulerBase(ContextServicesMixin):
     ) -> Iterator[tuple[datetime, datetime]]:
         """Per allocation (by start): the given times of day limited to it,
         in the allocation's zone, with the stored (minus 1 µs) end."""
+        for name, value in (('start_time', start_time), ('end_time', end_time)):
+            if value is not None and not isinstance(value, time):
+                raise errors.InvalidArgumentType(f'the {name} must be a time of day, got {value!r}')
         for allocation in self.allocations_by_ids(ids):
             start = start_time or allocation.display_start().time()
             end = end_time or allocation.display_end().time()
@@ -598,3 +649,8 @@ class SchedulerBase(ContextServicesMixin):
 
     def manual_approval_required(self, ids: Iterable[int]) -> bool:
         return any(a.approve_manually for a in self.allocations_by_ids(ids))
+
+
+def _check_allocation(value: Any, name: str) -> None:
+    if not isinstance(value, Allocation):
+        raise errors.InvalidArgumentType(f'the {name} must be an Allocation, got {value!r}')

@@ -6,9 +6,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from libres.db.local_time_rules import refuse_unclear_local_times
+from libres.db.lookups import the_one
 from libres.db.models import Allocation, ReservationBlocker, ReservedSlot
 from libres.db.scheduler.base import DatePair, SchedulerBase
-from libres.modules import errors
+from libres.modules import errors, validation
 from libres.modules.rasterizer import rasterize_span
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -35,7 +37,14 @@ class BlockersMixin(SchedulerBase):
     ) -> list[ReservationBlocker]:
         """Block dates or a group on every spot; return the blockers."""
         if bool(dates) == bool(group):
-            raise AssertionError('give either dates or a group')
+            raise errors.LibresAssertionError('give either dates or a group')
+        validation.check_optional_uuid(group, 'group')
+        validation.check_optional_uuid(token, 'token')
+        validation.check_optional_id(id)
+        validation.check_optional_text(reason, 'reason')
+        if dates:
+            dates = validation.date_values(dates)
+            refuse_unclear_local_times(self, dates)
         if group:
             dates = self.allocation_dates_by_group(group)
         prepared = self._prepare_dates(dates)
@@ -87,7 +96,7 @@ class BlockersMixin(SchedulerBase):
         if not blockers:
             raise errors.InvalidReservationError('no allocation covers the given dates')
         if not slots:
-            raise errors.NotReservableError()
+            raise errors.NotReservableError('the blocker covers no allocation')
         return blockers
 
     def _block(
@@ -108,6 +117,7 @@ class BlockersMixin(SchedulerBase):
         self.session.expire_all()
 
     def change_blocker_reason(self, token: uuid.UUID, new_reason: str | None) -> None:
+        validation.check_optional_text(new_reason, 'reason')
         for blocker in self.blockers_by_token(token):
             blocker.reason = new_reason
 
@@ -116,16 +126,22 @@ class BlockersMixin(SchedulerBase):
     ) -> ReservationBlocker | None:
         """Move a blocker within its allocation; None if nothing changes."""
         if not (new_start and new_end):
-            raise AssertionError('a new start and a new end are required')
+            raise errors.LibresAssertionError('a new start and a new end are required')
+        validation.check_uuid(token, 'token')
+        validation.check_id(id)
+        refuse_unclear_local_times(self, (new_start, new_end))
         new_start, new_end = self._prepare_date(new_start), self._prepare_date(new_end)
-        existing = self.blockers_by_token(token, id).one()
+        existing = the_one(self.blockers_by_token(token, id), f'blocker {id} of token {token}')
         if existing.start == new_start and existing.end in (
             new_end, new_end - _MICROSECOND
         ):
             return None
-        allocation = existing.target_allocations().one()
+        allocation = the_one(existing.target_allocations(), f'allocation of blocker {id}')
         if not allocation.contains(new_start, new_end):
-            raise errors.TimerangeTooLong()
+            raise errors.TimerangeTooLong(
+                f'{errors.describe_span(new_start, new_end, self.timezone)} is not inside allocation '
+                f'{allocation.id} ({errors.describe_span(allocation.start, allocation.end, self.timezone)})'
+            )
         reason = existing.reason
         with self.session.begin_nested():
             self.remove_blocker(token, id)

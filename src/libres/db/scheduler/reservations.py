@@ -11,10 +11,12 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, inspect, select
 
+from libres.db.local_time_rules import refuse_unclear_local_times
+from libres.db.lookups import the_one
 from libres.db.models import Allocation, Reservation, ReservedSlot
 from libres.db.scheduler.base import DatePair, MasterView, SchedulerBase, SpotUsages
 from libres.db.session_activity import idle_memo
-from libres.modules import errors, events
+from libres.modules import errors, events, validation
 from libres.modules.rasterizer import rasterize_span
 
 ONE_MICROSECOND = timedelta(microseconds=1)
@@ -56,7 +58,10 @@ class ReservationsMixin(SchedulerBase):
                 continue
             spot = allocation.find_spot(start, end)
             if spot is None:
-                raise errors.AlreadyReservedError()
+                raise errors.AlreadyReservedError(
+                    f'allocation {allocation.id} has no free spot for '
+                    f'{errors.describe_span(start, end, allocation.timezone)}'
+                )
             targets.append(spot)
         return targets
 
@@ -122,17 +127,22 @@ class ReservationsMixin(SchedulerBase):
     ) -> uuid.UUID:
         """Create pending reservations and return their token."""
         if bool(dates) == bool(group):
-            raise AssertionError('give either dates or a group')
+            raise errors.LibresAssertionError('give either dates or a group')
         if not isinstance(email, str):
-            raise TypeError(f'the e-mail address must be a string, got {email!r}')
-        if isinstance(quota, bool) or not isinstance(quota, int):
-            raise TypeError(f'the quota must be a whole number, got {quota!r}')
+            raise errors.InvalidArgumentType(f'the e-mail address must be a string, got {email!r}')
+        validation.check_whole_number(quota, 'quota')
+        validation.check_flag(single_token_per_session, 'single_token_per_session')
+        validation.check_optional_uuid(group, 'group')
+        validation.check_optional_uuid(session_id, 'session id')
         data = self._checked_data(data)
         email = email.strip()
         # Control characters (a newline above all) would let an address
         # smuggle headers into the e-mails applications send.
         if not self.validate_email(email) or any(ord(c) < 32 or ord(c) == 127 for c in email):
-            raise errors.InvalidEmailAddress(email)
+            raise errors.InvalidEmailAddress(f'{email!r} is not an e-mail address')
+        if dates:
+            dates = validation.date_values(dates)
+            refuse_unclear_local_times(self, dates)
 
         if group:
             dates = self.allocation_dates_by_group(group)
@@ -235,6 +245,7 @@ class ReservationsMixin(SchedulerBase):
 
         The reservations and their slots are flushed before this returns:
         host applications look them up under ``no_autoflush`` right after."""
+        validation.check_uuid(token, 'token')
         rows = self._reservations_to_approve(token)
         pending = [row for row in rows if row.status == 'pending']
         slots: list[ReservedSlot] = []
@@ -322,10 +333,15 @@ class ReservationsMixin(SchedulerBase):
                         continue
                     spot = self._master_spot(view, row.start, row.end, known)
                     if spot is None:
-                        raise errors.AlreadyReservedError()
+                        raise errors.AlreadyReservedError(
+                            f'allocation {view.allocation.id} has no free spot for '
+                            f'{errors.describe_span(row.start, row.end, self.timezone)}'
+                        )
                     targets.append(spot)
             if not targets:
-                raise errors.NotReservableError()
+                raise errors.NotReservableError(
+                    f'reservation {row.id} (token {row.token}) covers no allocation any more'
+                )
         except errors.LibresError as error:
             error.reservation = row
             raise
@@ -357,8 +373,8 @@ class ReservationsMixin(SchedulerBase):
         for allocation in masters:
             for start, end in dates:
                 if allocation.overlaps(start, end) and \
-                        self.free_allocations_count(allocation, start, end) < quota:
-                    raise errors.AlreadyReservedError()
+                        (free := self.free_allocations_count(allocation, start, end)) < quota:
+                    raise errors.AlreadyReservedError(self._not_free(allocation, start, end, quota, free))
 
     def _write_slots(self, row: Reservation, source_id: int) -> list[ReservedSlot]:
         dates = self._reservation_dates(row)
@@ -376,7 +392,9 @@ class ReservationsMixin(SchedulerBase):
                 for target in self._spots_among(masters, start, end):
                     slots.extend(self._take_slots(target, start, end, row.token, 'reservation', source_id))
             if not slots:
-                raise errors.NotReservableError()
+                raise errors.NotReservableError(
+                    f'reservation {source_id} (token {row.token}) covers no free allocation'
+                )
         except Exception:
             row.status = previous
             raise
@@ -410,6 +428,10 @@ class ReservationsMixin(SchedulerBase):
     # --- changes ----------------------------------------------------------------
 
     def change_email(self, token: uuid.UUID, new_email: str) -> None:
+        if not isinstance(new_email, str):
+            raise errors.InvalidArgumentType(f'the e-mail address must be a string, got {new_email!r}')
+        if not self.validate_email(new_email):
+            raise errors.InvalidEmailAddress(f'{new_email!r} is not an e-mail address')
         for row in self.reservations_by_token(token):
             row.email = new_email
 
@@ -428,6 +450,7 @@ class ReservationsMixin(SchedulerBase):
             Reservation.target.in_(partly_groups),
         )
         if tokens:
+            validation.check_uuids(tokens, 'tokens')
             query = query.filter(Reservation.token.in_(tokens))
         return query
 
@@ -452,10 +475,14 @@ class ReservationsMixin(SchedulerBase):
     ) -> Reservation | None:
         """Move a reservation to another span of its allocation; None if unchanged."""
         if not (new_start and new_end):
-            raise AssertionError('a new start and a new end are required')
+            raise errors.LibresAssertionError('a new start and a new end are required')
+        validation.check_uuid(token, 'token')
+        validation.check_id(id)
+        validation.check_optional_id(quota, 'quota')
+        refuse_unclear_local_times(self, (new_start, new_end))
         new_start, new_end = self._prepare_date(new_start), self._prepare_date(new_end)
 
-        existing = self.reservations_by_token(token, id).one()
+        existing = the_one(self.reservations_by_token(token, id), f'reservation {id} of token {token}')
         unchanged_quota = quota is None or quota == existing.quota
         if unchanged_quota and existing.start == new_start and \
                 existing.end in (new_end, new_end - ONE_MICROSECOND):
@@ -463,13 +490,18 @@ class ReservationsMixin(SchedulerBase):
 
         allocation: Allocation | None
         if existing.status == 'approved':
-            allocation = self.allocations_by_reservation(token, id).one()
+            allocation = the_one(
+                self.allocations_by_reservation(token, id), f'allocation of reservation {id}'
+            )
         else:
             allocation = existing._target_allocations().first()
         if allocation is None:
             raise errors.InvalidReservationError('the reservation has no allocation')
         if not allocation.contains(new_start, new_end):
-            raise errors.TimerangeTooLong()
+            raise errors.TimerangeTooLong(
+                f'{errors.describe_span(new_start, new_end, self.timezone)} is not inside allocation '
+                f'{allocation.id} ({errors.describe_span(allocation.start, allocation.end, self.timezone)})'
+            )
 
         email, data, session_id = existing.email, existing.data, existing.session_id
         new_quota = quota or existing.quota

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import DateTime, TypeDecorator
 
+from libres.modules import errors
 from libres.modules.errors import NotTimezoneAware
 
 
@@ -25,7 +26,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if not isinstance(value, datetime):
-            raise TypeError(f'expected a datetime, got {value!r}')
+            raise errors.InvalidArgumentType(f'expected a datetime, got {value!r}')
         if value.tzinfo is None or value.utcoffset() is None:
             raise NotTimezoneAware(f'{value!r} has no time zone')
         return value.astimezone(UTC).replace(tzinfo=None)
