@@ -47,6 +47,7 @@ MESSAGES: dict[type[errors.LibresError], str] = {
     errors.NoReservationsToConfirm: 'Your cart is empty.',
     errors.TimerangeTooLong: 'That time runs past what may be booked.',
     errors.InvalidReservationError: 'Nothing may be booked at that time.',
+    errors.RecordNotFound: 'That is not there (any more).',
     RetriesExhausted: 'The calendar is busy right now: please try again.',
 }
 
