@@ -2,7 +2,8 @@
 
 Three use cases from the documentation: a meeting room people book
 themselves, a nursery that approves from a waiting list, and concert
-tickets with a quota and a per-customer limit.
+tickets with a quota and a per-customer limit; and opening hours made by a
+recurring rule.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import partial
 from typing import Any
 
@@ -54,6 +55,12 @@ class DemoDays:
     @property
     def concert(self) -> date:
         return self.today + timedelta(days=7)
+
+    @property
+    def help_desk(self) -> date:
+        """The Monday of the week after next: the rule's first day."""
+        next_week = self.today + timedelta(days=7)
+        return next_week - timedelta(days=next_week.weekday()) + timedelta(weeks=1)
 
 
 def _say(text: str = '') -> None:
@@ -231,6 +238,27 @@ def concert(context: Context, day: date) -> None:
     _say(f'  ✓ the cart expires unpaid: {len(expired)} session removed, the ticket is free again')
 
 
+def help_desk(context: Context, monday: date) -> None:
+    _heading('4. Opening hours from a recurring rule')
+    desk = libres.new_scheduler(context, 'help-desk', ZONE)
+    start = datetime.combine(monday, time(8))
+    rule = desk.add_rule('FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR', start, start.replace(hour=12),
+                         horizon=timedelta(days=14), partly_available=True, raster=15)
+    desk.commit()
+    _say(f'Rule: weekdays 08:00–12:00, {len(desk.allocations_by_rule(rule.id))} allocations made')
+    friday = monday + timedelta(days=4)
+    desk.add_rule_exception(rule.id, friday)
+    desk.commit()
+    _say(f'  ✓ closed on {friday:%a %d %b}: that day\'s allocation is gone')
+    change = desk.change_rule(rule.id, effective_from=monday + timedelta(days=7),
+                              start_time=time(9), end_time=time(13))
+    desk.commit()
+    _say(f'  ✓ from {monday + timedelta(days=7):%a %d %b} on: 09:00–13:00 (the rule is split in two)')
+    for allocation in desk.allocations_by_rule(rule.id) + desk.allocations_by_rule(change.new.id):
+        _say(f'  {_span(allocation)}')
+    _say('Run `libres rules extend` nightly from cron to keep the horizon moving.')
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--dsn', help='PostgreSQL URL (default: the embedded server)')
@@ -250,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     setup.commit()
 
     # A fresh demo every run: remove what the last run left behind.
-    for name in ('meeting-room', 'nursery', 'concert-hall'):
+    for name in ('meeting-room', 'nursery', 'concert-hall', 'help-desk'):
         libres.new_scheduler(context, name, ZONE).extinguish_managed_records()
     setup.commit()
 
@@ -260,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         meeting_room(context, days.meeting_room)
         nursery(context, days.nursery, days.course)
         concert(context, days.concert)
+        help_desk(context, days.help_desk)
     finally:
         # Whatever happened, no transaction is left open on the server.
         setup.rollback()

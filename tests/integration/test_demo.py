@@ -36,6 +36,9 @@ def _assert_three_stories(out: str) -> None:
     assert '✓ alice@example.org moves to 15:00–16:30 (same id and token)' in out
     assert '✓ the hall adds two chairs: quota 5 → 7' in out
     assert '✗ the hall tries to go back to 5 seats: refused, AffectedReservationError' in out
+    assert 'Rule: weekdays 08:00–12:00, 10 allocations made' in out
+    assert "that day's allocation is gone" in out
+    assert '09:00–13:00 (the rule is split in two)' in out
 
 
 @pytest.mark.parametrize('today', [*EVERY_WEEKDAY, AUTUMN_DST], ids=lambda d: f'{d:%a-%Y-%m-%d}')
