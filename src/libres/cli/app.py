@@ -7,6 +7,7 @@ import click
 import libres
 from libres.cli.check import check
 from libres.cli.db import db
+from libres.cli.demo import demo
 from libres.cli.embedded import embedded
 from libres.cli.group import LibresGroup, common_options
 from libres.db.rules.cli import rules
@@ -18,7 +19,7 @@ from libres.db.rules.cli import rules
 @common_options
 def main() -> None:
     """Reserve things in a calendar, on PostgreSQL: the schema, its
-    integrity, and the embedded server.
+    integrity, recurring rules, the embedded server and the demo.
 
     \b
     Exit codes: 0 fine, 1 findings (check; what blocks an upgrade),
@@ -33,3 +34,4 @@ main.add_command(db)
 main.add_command(check)
 main.add_command(embedded)
 main.add_command(rules)
+main.add_command(demo)
