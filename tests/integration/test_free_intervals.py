@@ -312,3 +312,21 @@ def test_bad_windows_are_refused(scheduler: Scheduler) -> None:
         scheduler.free_intervals(day, day + timedelta(days=1), duration=timedelta(0))
     with pytest.raises(TypeError):
         scheduler.free_intervals('2030-06-12', day)  # type: ignore[arg-type]
+
+
+def test_allocations_the_exposure_hides_have_no_free_time(context: Context) -> None:
+    room, _ = _schedulers(context)
+    day = datetime(2030, 6, 12)
+    room.allocate([(day.replace(hour=8), day.replace(hour=9)), (day.replace(hour=14), day.replace(hour=15))])
+
+    class HideMornings:
+        @staticmethod
+        def is_allocation_exposed(allocation: Allocation) -> bool:
+            return allocation.display_start().hour >= 12
+
+    assert len(room.free_intervals(day, day + timedelta(days=1))) == 2
+    context.set_service('exposure', lambda ctx: HideMornings(), cache=True)
+    room.clear_cache()
+    [left] = room.free_intervals(day, day + timedelta(days=1))
+    assert left.start.hour == 14
+    room.rollback()

@@ -146,3 +146,41 @@ def test_the_command_seeds_serves_and_prints_the_url(clean_database: str, admin_
         with admin_engine.connect() as connection:
             connection.execute(sa.text('TRUNCATE reservations, reservation_blockers, reserved_slots, '
                                        'allocations RESTART IDENTITY'))
+
+
+def test_the_command_seeds_and_prints_the_url_before_serving(
+    clean_database: str, admin_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from libres.web.cli import web_command
+
+    # A port already taken: the command seeds, prints its URL, then the
+    # server cannot bind and the command ends instead of serving.
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(web_command, ['--port', str(port), '--dsn', clean_database,
+                                                  '--day', MONDAY.isoformat()])
+    try:
+        assert f'http://127.0.0.1:{port}/' in result.output
+        assert result.exit_code != 0
+        with admin_engine.connect() as connection:
+            emails = set(connection.execute(sa.text('SELECT email FROM reservations')).scalars())
+        assert {'alice@example.org', 'dana@example.org', 'hugo@example.org'} <= emails
+    finally:
+        with admin_engine.connect() as connection:
+            connection.execute(sa.text('TRUNCATE reservations, reservation_blockers, reserved_slots, '
+                                       'allocations RESTART IDENTITY'))
+
+
+def test_python_dash_m_libres_web_has_a_help(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import runpy
+
+    monkeypatch.setattr(sys, 'argv', ['libres.web', '--help'])
+    with pytest.raises(SystemExit) as exit:
+        runpy.run_module('libres.web', run_name='__main__')
+    assert exit.value.code == 0
+    assert '--port' in capsys.readouterr().out
