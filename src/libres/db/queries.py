@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from itertools import groupby
 from typing import Any, TypeVar
 
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import Select, false, func, or_, select, true
 from sqlalchemy.orm import Query
 
 from libres.context.core import ContextServicesMixin
@@ -112,15 +112,7 @@ class Queries(ContextServicesMixin):
         Slots of mirrors count too (the original saw only master resources,
         so bookings that landed on mirrors went unnoticed)."""
         start, end = rasterize_span(start, end, MIN_RASTER)
-        resources = [resource, *blocking_resources]
-        owners = select(Allocation.id).where(Allocation.mirror_of.in_(resources))
-        slots = self.session.execute(
-            select(ReservedSlot.start, ReservedSlot.end, ReservedSlot.source_type).where(
-                ReservedSlot.allocation_id.in_(owners),
-                ReservedSlot.start <= end,
-                ReservedSlot.end >= start,
-            )
-        ).all()
+        slots = self.session.execute(_slots_in_range(start, end, [resource, *blocking_resources])).all()
         step = timedelta(minutes=MIN_RASTER)
         reserved: dict[datetime, int] = {}
         blocked: set[datetime] = set()
@@ -251,6 +243,33 @@ class Queries(ContextServicesMixin):
             ).delete(synchronize_session=False)
             self.session.expire_all()
         return expired
+
+
+def _slots_in_range(start: datetime, end: datetime, resources: list[uuid.UUID]) -> Select[Any]:
+    """Start, end and source type of the resources' slots overlapping [start, end].
+
+    Driven by the allocations in the range, each reading its own slots through
+    the allocation_id index: a slot lies within its allocation (a constraint
+    trigger enforces it), so every slot in the range belongs to one of them.
+    OFFSET 0 keeps the per-allocation lookup from being flattened into a join
+    whose strategy (a hash over every slot) would follow the row estimates.
+    """
+    slots = (
+        select(ReservedSlot.start, ReservedSlot.end, ReservedSlot.source_type)
+        .where(
+            ReservedSlot.allocation_id == Allocation.id,
+            ReservedSlot.start <= end,
+            ReservedSlot.end >= start,
+        )
+        .offset(0)
+        .lateral('slots')
+    )
+    return (
+        select(slots.c.start, slots.c.end, slots.c.source_type)
+        .select_from(Allocation)
+        .join(slots, true())
+        .where(Allocation.mirror_of.in_(resources), overlaps(start, end))
+    )
 
 
 def _blocking_availability(
