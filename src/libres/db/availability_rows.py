@@ -16,17 +16,19 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     Float,
     Integer,
     Select,
-    and_,
+    any_,
     case,
     cast,
     func,
     literal,
+    null,
     select,
-    true,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
@@ -43,27 +45,95 @@ def _float(value: Any) -> Any:
     return cast(value, Float)
 
 
+def allocations_in_range(start: datetime, end: datetime, resources: Iterable[uuid.UUID]) -> CTE:
+    """The allocations of ``resources`` (masters and mirrors) overlapping
+    [start, end], read once for every part of a statement that needs them."""
+    return (
+        select(
+            Allocation.id, Allocation.resource, Allocation.mirror_of, Allocation.quota,
+            Allocation.partly_available, Allocation._start, Allocation._end, Allocation._raster,
+        )
+        .where(Allocation.mirror_of.in_(list(resources)), overlaps(start, end))
+        .cte('in_range')
+    )
+
+
+def possible_slots(allocations: CTE, *columns: Any) -> Select[Any]:
+    """``columns`` of every slot that may belong to ``allocations``: on their
+    resources, starting between their first start and their last end.
+
+    A superset (a slot lies within its allocation, on its resource), found by
+    single-table index conditions (the slots' primary key is resource and
+    start) on values computed once: no join whose strategy follows the row
+    estimates. (A join to slot counts grouped beforehand became, on tables
+    analysed while small, a nested loop over every slot for every
+    allocation; a lookup per allocation, a sequential scan of a small slot
+    table for each one.)
+    """
+    resources = select(func.array_agg(allocations.c.resource.distinct())).scalar_subquery()
+    first = select(func.min(allocations.c._start)).scalar_subquery()
+    last = select(func.max(allocations.c._end)).scalar_subquery()
+    return select(*columns).where(
+        # Cast: ANY of an array value, not of the subquery's rows.
+        ReservedSlot.resource == any_(cast(resources, ARRAY(PG_UUID(as_uuid=True)))),
+        ReservedSlot.start >= first,
+        ReservedSlot.start <= last,
+    )
+
+
 def _per_row(start: datetime, end: datetime, resources: Iterable[uuid.UUID]) -> Any:
     """Each allocation row overlapping [start, end] with its availability."""
-    in_range = and_(Allocation.mirror_of.in_(list(resources)), overlaps(start, end))
-    # Each allocation counts its own slots through the allocation_id index: a
-    # lateral aggregate is a lookup per row whatever the statistics say. (A
-    # join to slot counts grouped beforehand became, on tables analysed while
-    # small, a nested loop over every slot for every allocation.)
-    counts = (
+    allocations = allocations_in_range(start, end, resources)
+    # The allocations and their possible slots in one stream, grouped by
+    # allocation id: each allocation's row carries its columns, each slot
+    # adds to a count (slots of other allocations form groups without an
+    # allocation row and drop out).
+    rows = union_all(
         select(
-            func.count().label('slots'),
-            func.count().filter(ReservedSlot.source_type == 'blocker').label('blocked'),
+            allocations.c.id.label('id'),
+            allocations.c._start.label('start'),
+            allocations.c._end.label('end'),
+            allocations.c._raster.label('raster'),
+            allocations.c.partly_available.label('partly_available'),
+            allocations.c.mirror_of.label('mirror_of'),
+            (allocations.c.resource == allocations.c.mirror_of).label('is_master'),
+            allocations.c.quota.label('quota'),
+            literal(0).label('slot'),
+            literal(0).label('blocker'),
+        ),
+        possible_slots(
+            allocations,
+            ReservedSlot.allocation_id, null(), null(), null(), null(), null(), null(), null(),
+            literal(1),
+            case((ReservedSlot.source_type == 'blocker', 1), else_=0),
+        ),
+    ).subquery('rows')
+    own = rows.c.slot == 0
+    counted = (
+        select(
+            rows.c.id,
+            func.max(rows.c.start).label('start'),
+            func.max(rows.c.end).label('end'),
+            func.max(rows.c.raster).label('raster'),
+            func.bool_or(rows.c.partly_available).label('partly_available'),
+            # uuid has no max(): the one value of the allocation's own row.
+            type_coerce(func.array_agg(rows.c.mirror_of).filter(own), ARRAY(PG_UUID(as_uuid=True)))[1]
+            .label('mirror_of'),
+            func.bool_or(rows.c.is_master).label('is_master'),
+            func.max(rows.c.quota).label('quota'),
+            func.sum(rows.c.slot).label('slots'),
+            func.sum(rows.c.blocker).label('blocked'),
         )
-        .where(ReservedSlot.allocation_id == Allocation.id)
-        .lateral('slot_counts')
+        .group_by(rows.c.id)
+        .having(func.bool_or(own))
+        .subquery('counted')
     )
-    blocked = counts.c.blocked
-    reserved = counts.c.slots - blocked
-    seconds = func.extract('epoch', Allocation._end - Allocation._start + ONE_MICROSECOND)
+    blocked = counted.c.blocked
+    reserved = counted.c.slots - blocked
+    seconds = func.extract('epoch', counted.c.end - counted.c.start + ONE_MICROSECOND)
     # Allocation.count_slots() without arguments.
     total = case(
-        (Allocation.partly_available, cast(func.floor(seconds / (Allocation._raster * 60)), Integer)),
+        (counted.c.partly_available, cast(func.floor(seconds / (counted.c.raster * 60)), Integer)),
         else_=1,
     )
     hundred = _float(literal(100.0))
@@ -76,16 +146,13 @@ def _per_row(start: datetime, end: datetime, resources: Iterable[uuid.UUID]) -> 
     )
     return (
         select(
-            Allocation._start.label('start'),
-            Allocation.id.label('id'),
-            Allocation.mirror_of.label('mirror_of'),
-            (Allocation.resource == Allocation.mirror_of).label('is_master'),
-            Allocation.quota.label('quota'),
+            counted.c.start,
+            counted.c.id,
+            counted.c.mirror_of,
+            counted.c.is_master,
+            counted.c.quota,
             availability.label('availability'),
         )
-        .select_from(Allocation)
-        .join(counts, true())  # an aggregate without GROUP BY: one row each
-        .where(in_range)
         .subquery()
     )
 

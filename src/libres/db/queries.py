@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from itertools import groupby
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, false, func, or_, select, true
+from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Query
 
 from libres.context.core import ContextServicesMixin
@@ -246,29 +246,23 @@ class Queries(ContextServicesMixin):
 
 
 def _slots_in_range(start: datetime, end: datetime, resources: list[uuid.UUID]) -> Select[Any]:
-    """Start, end and source type of the resources' slots overlapping [start, end].
+    """Start, end and source type of the slots overlapping [start, end] whose
+    allocations belong to ``resources``.
 
-    Driven by the allocations in the range, each reading its own slots through
-    the allocation_id index: a slot lies within its allocation (a constraint
-    trigger enforces it), so every slot in the range belongs to one of them.
-    OFFSET 0 keeps the per-allocation lookup from being flattened into a join
-    whose strategy (a hash over every slot) would follow the row estimates.
+    No join (see ``availability_rows.possible_slots``): the slots come from
+    the primary key index on the resources of the allocations in the range
+    (a slot lies within its allocation, on its resource: a constraint
+    trigger enforces it), and each is checked against its own allocation by
+    that allocation's primary key.
     """
-    slots = (
-        select(ReservedSlot.start, ReservedSlot.end, ReservedSlot.source_type)
-        .where(
-            ReservedSlot.allocation_id == Allocation.id,
-            ReservedSlot.start <= end,
-            ReservedSlot.end >= start,
-        )
-        .offset(0)
-        .lateral('slots')
-    )
-    return (
-        select(slots.c.start, slots.c.end, slots.c.source_type)
-        .select_from(Allocation)
-        .join(slots, true())
-        .where(Allocation.mirror_of.in_(resources), overlaps(start, end))
+    allocations = availability_rows.allocations_in_range(start, end, resources)
+    owner = select(Allocation.mirror_of).where(Allocation.id == ReservedSlot.allocation_id)
+    return availability_rows.possible_slots(
+        allocations, ReservedSlot.start, ReservedSlot.end, ReservedSlot.source_type
+    ).where(
+        ReservedSlot.start <= end,
+        ReservedSlot.end >= start,
+        owner.scalar_subquery().in_(resources),
     )
 
 
