@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +22,8 @@ from sqlalchemy import event
 
 from bench import workloads
 from libres import embedded
+
+TICKETS = (datetime(2031, 6, 1, 19), datetime(2031, 6, 1, 22))
 
 
 def captured(engine: sa.Engine, action: Callable[[], Any]) -> list[tuple[str, Any]]:
@@ -62,6 +64,7 @@ def reads(scheduler: Any, hours: int, others: list[Any]) -> dict[str, Callable[[
             window[0], window[0] + timedelta(days=1, hours=10), minspots=1),
         'book': lambda: scheduler.approve_reservations(scheduler.reserve(
             'a@example.org', (start + timedelta(days=40, hours=9), start + timedelta(days=40, hours=10)))),
+        'book_quota': lambda: scheduler.approve_reservations(scheduler.reserve('a@example.org', TICKETS)),
     }
 
 
@@ -103,6 +106,10 @@ def main() -> None:
         other = workloads.libres.new_scheduler(scheduler.context, f'room-{number}', workloads.ZONE)
         workloads.fill_hourly(other, workloads.YEAR_START, 24 * 7, 3, 10)
         others.append(other.resource)
+    # A quota allocation with a few tickets sold, for the quota booking.
+    scheduler.allocate(TICKETS, quota=200, quota_limit=1)
+    for _ in range(5):
+        scheduler.approve_reservations(scheduler.reserve('b@example.org', TICKETS))
     workloads.settle(scheduler)
     engine = scheduler.session.get_bind().engine
     for name, action in reads(scheduler, args.hours, others).items():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Integer,
     Select,
     any_,
+    bindparam,
     case,
     cast,
     func,
@@ -35,6 +37,7 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.orm import Session
 
 from libres.db.models import Allocation, ReservedSlot
+from libres.db.models.types.utcdatetime import UTCDateTime
 from libres.db.models.types.uuid_type import to_soft_uuid
 from libres.db.overlap import overlaps
 
@@ -45,15 +48,16 @@ def _float(value: Any) -> Any:
     return cast(value, Float)
 
 
-def allocations_in_range(start: datetime, end: datetime, resources: Iterable[uuid.UUID]) -> CTE:
+def allocations_in_range(start: Any, end: Any, resources: Any) -> CTE:
     """The allocations of ``resources`` (masters and mirrors) overlapping
-    [start, end], read once for every part of a statement that needs them."""
+    [start, end] (values or bind parameters), read once for every part of a
+    statement that needs them."""
     return (
         select(
             Allocation.id, Allocation.resource, Allocation.mirror_of, Allocation.quota,
             Allocation.partly_available, Allocation._start, Allocation._end, Allocation._raster,
         )
-        .where(Allocation.mirror_of.in_(list(resources)), overlaps(start, end))
+        .where(Allocation.mirror_of.in_(resources), overlaps(start, end))
         .cte('in_range')
     )
 
@@ -81,7 +85,7 @@ def possible_slots(allocations: CTE, *columns: Any) -> Select[Any]:
     )
 
 
-def _per_row(start: datetime, end: datetime, resources: Iterable[uuid.UUID]) -> Any:
+def _per_row(start: Any, end: Any, resources: Any) -> Any:
     """Each allocation row overlapping [start, end] with its availability."""
     allocations = allocations_in_range(start, end, resources)
     # The allocations and their possible slots in one stream, grouped by
@@ -175,11 +179,43 @@ def mean_of_spots(total: float | None, count: int, expected: int) -> float:
     return (float(total or 0.0) + 100.0 * (expected - count)) / expected
 
 
+# The statements are built once, with parameters: composing (and keying) an
+# expression of this size costs milliseconds, more than running it, and
+# search_allocations(minspots=...) asks once per candidate.
+START = bindparam('start', type_=UTCDateTime())
+END = bindparam('end', type_=UTCDateTime())
+RESOURCES: Any = bindparam('resources', expanding=True)
+
+
+def parameters(start: datetime, end: datetime, resources: Iterable[uuid.UUID]) -> dict[str, Any]:
+    """The values of START, END and RESOURCES for one run."""
+    return {'start': start, 'end': end, 'resources': list(resources)}
+
+
+@lru_cache(maxsize=1)
+def _mean_statement() -> Select[Any]:
+    return select(*_sums(_per_row(START, END, RESOURCES)))
+
+
+@lru_cache(maxsize=1)
+def _by_day_statement() -> Select[Any]:
+    rows = _per_row(START, END, RESOURCES)
+    day = func.date(rows.c.start)
+    return (
+        select(day, *_sums(rows), type_coerce(
+            func.array_agg(rows.c.mirror_of.distinct()), ARRAY(PG_UUID(as_uuid=True))
+        ))
+        .group_by(day)
+        .order_by(day)
+    )
+
+
 def mean_in_range(
     session: Session, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
 ) -> float:
-    rows = _per_row(start, end, resources)
-    total, count, expected = session.execute(select(*_sums(rows))).one()
+    total, count, expected = session.execute(
+        _mean_statement(), parameters(start, end, resources)
+    ).one()
     return mean_of_spots(total, count, expected)
 
 
@@ -187,16 +223,8 @@ def by_utc_day(
     session: Session, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
 ) -> dict[date, tuple[float, set[uuid.UUID]]]:
     """Per UTC date of the allocations' starts: mean availability and resources."""
-    rows = _per_row(start, end, resources)
-    day = func.date(rows.c.start)
-    query: Select[Any] = (
-        select(day, *_sums(rows), type_coerce(
-            func.array_agg(rows.c.mirror_of.distinct()), ARRAY(PG_UUID(as_uuid=True))
-        ))
-        .group_by(day)
-        .order_by(day)
-    )
+    rows = session.execute(_by_day_statement(), parameters(start, end, resources))
     return {
         row_day: (mean_of_spots(total, count, expected), {to_soft_uuid(m) for m in mirrors})
-        for row_day, total, count, expected, mirrors in session.execute(query)
+        for row_day, total, count, expected, mirrors in rows
     }

@@ -10,6 +10,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from itertools import groupby
 from typing import Any, TypeVar
 
@@ -112,7 +113,9 @@ class Queries(ContextServicesMixin):
         Slots of mirrors count too (the original saw only master resources,
         so bookings that landed on mirrors went unnoticed)."""
         start, end = rasterize_span(start, end, MIN_RASTER)
-        slots = self.session.execute(_slots_in_range(start, end, [resource, *blocking_resources])).all()
+        slots = self.session.execute(_slots_in_range(), availability_rows.parameters(
+            start, end, [resource, *blocking_resources]
+        )).all()
         step = timedelta(minutes=MIN_RASTER)
         reserved: dict[datetime, int] = {}
         blocked: set[datetime] = set()
@@ -245,9 +248,11 @@ class Queries(ContextServicesMixin):
         return expired
 
 
-def _slots_in_range(start: datetime, end: datetime, resources: list[uuid.UUID]) -> Select[Any]:
+@lru_cache(maxsize=1)
+def _slots_in_range() -> Select[Any]:
     """Start, end and source type of the slots overlapping [start, end] whose
-    allocations belong to ``resources``.
+    allocations belong to the resources (parameters ``start``, ``end``,
+    ``resources``; built once).
 
     No join (see ``availability_rows.possible_slots``): the slots come from
     the primary key index on the resources of the allocations in the range
@@ -255,6 +260,7 @@ def _slots_in_range(start: datetime, end: datetime, resources: list[uuid.UUID]) 
     trigger enforces it), and each is checked against its own allocation by
     that allocation's primary key.
     """
+    start, end, resources = availability_rows.START, availability_rows.END, availability_rows.RESOURCES
     allocations = availability_rows.allocations_in_range(start, end, resources)
     owner = select(Allocation.mirror_of).where(Allocation.id == ReservedSlot.allocation_id)
     return availability_rows.possible_slots(
