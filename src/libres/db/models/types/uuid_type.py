@@ -50,22 +50,8 @@ def to_soft_uuid(value: uuid.UUID | str) -> SoftUUID:
     return SoftUUID(str(value))
 
 
-# Loaded values by the driver's value (uuid.UUID or str). Resources repeat on
-# every row (resource, mirror_of): one immutable SoftUUID serves them all.
-# Bounded: cleared when full, so unique values (groups, tokens) cannot grow it.
-_known: dict[Any, SoftUUID] = {}
-KNOWN_AT_MOST = 4096
-
-
 def _loaded(value: Any) -> SoftUUID | None:
-    if value is None:
-        return None
-    known = _known.get(value)
-    if known is None:
-        if len(_known) >= KNOWN_AT_MOST:
-            _known.clear()
-        known = _known[value] = to_soft_uuid(value)
-    return known
+    return None if value is None else to_soft_uuid(value)
 
 
 class UUID(TypeDecorator[uuid.UUID]):
