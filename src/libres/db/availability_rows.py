@@ -85,61 +85,61 @@ def possible_slots(allocations: CTE, *columns: Any) -> Select[Any]:
     )
 
 
-def _per_row(start: Any, end: Any, resources: Any) -> Any:
-    """Each allocation row overlapping [start, end] with its availability."""
+def _per_row(start: Any, end: Any, resources: Any, with_mirror_of: bool = False) -> Any:
+    """Each allocation row overlapping [start, end] with its availability
+    (and its ``mirror_of`` if asked: carrying a uuid through the grouping
+    costs an array per allocation)."""
     allocations = allocations_in_range(start, end, resources)
-    # The allocations and their possible slots in one stream, grouped by
-    # allocation id: each allocation's row carries its columns, each slot
-    # adds to a count (slots of other allocations form groups without an
-    # allocation row and drop out).
-    rows = union_all(
-        select(
-            allocations.c.id.label('id'),
-            allocations.c._start.label('start'),
-            allocations.c._end.label('end'),
-            allocations.c._raster.label('raster'),
-            allocations.c.partly_available.label('partly_available'),
-            allocations.c.mirror_of.label('mirror_of'),
-            (allocations.c.resource == allocations.c.mirror_of).label('is_master'),
-            allocations.c.quota.label('quota'),
-            literal(0).label('slot'),
-            literal(0).label('blocker'),
-        ),
-        possible_slots(
-            allocations,
-            ReservedSlot.allocation_id, null(), null(), null(), null(), null(), null(), null(),
-            literal(1),
-            case((ReservedSlot.source_type == 'blocker', 1), else_=0),
-        ),
-    ).subquery('rows')
-    own = rows.c.slot == 0
-    counted = (
-        select(
-            rows.c.id,
-            func.max(rows.c.start).label('start'),
-            func.max(rows.c.end).label('end'),
-            func.max(rows.c.raster).label('raster'),
-            func.bool_or(rows.c.partly_available).label('partly_available'),
-            # uuid has no max(): the one value of the allocation's own row.
-            type_coerce(func.array_agg(rows.c.mirror_of).filter(own), ARRAY(PG_UUID(as_uuid=True)))[1]
-            .label('mirror_of'),
-            func.bool_or(rows.c.is_master).label('is_master'),
-            func.max(rows.c.quota).label('quota'),
-            func.sum(rows.c.slot).label('slots'),
-            func.sum(rows.c.blocker).label('blocked'),
-        )
-        .group_by(rows.c.id)
-        .having(func.bool_or(own))
-        .subquery('counted')
-    )
-    blocked = counted.c.blocked
-    reserved = counted.c.slots - blocked
-    seconds = func.extract('epoch', counted.c.end - counted.c.start + ONE_MICROSECOND)
+    seconds = func.extract('epoch', allocations.c._end - allocations.c._start + ONE_MICROSECOND)
     # Allocation.count_slots() without arguments.
-    total = case(
-        (counted.c.partly_available, cast(func.floor(seconds / (counted.c.raster * 60)), Integer)),
+    slot_count = case(
+        (allocations.c.partly_available,
+         cast(func.floor(seconds / (allocations.c._raster * 60)), Integer)),
         else_=1,
     )
+    own_columns: list[Any] = [
+        allocations.c.id.label('id'),
+        allocations.c._start.label('start'),
+        slot_count.label('total'),
+        # The quota of a master, NULL for a mirror (a quota is at least 1).
+        case((allocations.c.resource == allocations.c.mirror_of, allocations.c.quota))
+        .label('master_quota'),
+        null().label('blocker'),
+    ]
+    slot_columns: list[Any] = [
+        ReservedSlot.allocation_id, null(), null(), null(),
+        case((ReservedSlot.source_type == 'blocker', 1)),
+    ]
+    if with_mirror_of:
+        own_columns.append(allocations.c.mirror_of.label('mirror_of'))
+        slot_columns.append(null())
+    # The allocations and their possible slots in one stream, grouped by
+    # allocation id: each allocation's row carries its columns, each slot
+    # adds one to the group (slots of other allocations form groups without
+    # an allocation row and drop out).
+    rows = union_all(
+        select(*own_columns), possible_slots(allocations, *slot_columns)
+    ).subquery('rows')
+    counted_columns: list[Any] = [
+        rows.c.id,
+        func.max(rows.c.start).label('start'),
+        func.max(rows.c.total).label('total'),
+        func.max(rows.c.master_quota).label('master_quota'),
+        (func.count() - 1).label('slots'),
+        func.count(rows.c.blocker).label('blocked'),
+    ]
+    if with_mirror_of:
+        # uuid has no max(): the one value of the allocation's own row.
+        mirror_of = func.array_agg(rows.c.mirror_of).filter(rows.c.start.is_not(None))
+        counted_columns.append(type_coerce(mirror_of, ARRAY(PG_UUID(as_uuid=True)))[1].label('mirror_of'))
+    counted = (
+        select(*counted_columns)
+        .group_by(rows.c.id)
+        .having(func.max(rows.c.start).is_not(None))
+        .subquery('counted')
+    )
+    total, blocked = counted.c.total, counted.c.blocked
+    reserved = counted.c.slots - blocked
     hundred = _float(literal(100.0))
     # Allocation._percentage, step by step.
     availability = case(
@@ -148,17 +148,16 @@ def _per_row(start: Any, end: Any, resources: Any) -> Any:
         (reserved == 0, hundred),
         else_=hundred - hundred * _float(reserved) / _float(total - blocked),
     )
-    return (
-        select(
-            counted.c.start,
-            counted.c.id,
-            counted.c.mirror_of,
-            counted.c.is_master,
-            counted.c.quota,
-            availability.label('availability'),
-        )
-        .subquery()
-    )
+    columns = [
+        counted.c.start,
+        counted.c.id,
+        counted.c.master_quota.is_not(None).label('is_master'),
+        counted.c.master_quota.label('quota'),
+        availability.label('availability'),
+    ]
+    if with_mirror_of:
+        columns.append(counted.c.mirror_of)
+    return select(*columns).subquery()
 
 
 def _sums(rows: Any) -> list[Any]:
@@ -199,7 +198,7 @@ def _mean_statement() -> Select[Any]:
 
 @lru_cache(maxsize=1)
 def _by_day_statement() -> Select[Any]:
-    rows = _per_row(START, END, RESOURCES)
+    rows = _per_row(START, END, RESOURCES, with_mirror_of=True)
     day = func.date(rows.c.start)
     return (
         select(day, *_sums(rows), type_coerce(
