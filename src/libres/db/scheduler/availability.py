@@ -187,15 +187,16 @@ class AvailabilityMixin(SchedulerBase):
     def _groups_with_several(self, candidates: Query[Allocation]) -> set[Any]:
         """The groups among the candidates' that hold more than one allocation
         of their resource (``Allocation.in_group``), in one query."""
-        # Counted per candidate through the group index; the resource is an
-        # aggregate filter, not an index condition (unanalysed, the planner
-        # paired the group index with a scan of the resource's whole GiST).
+        # Counted once per distinct group through the group index; the
+        # resource is an aggregate filter, not an index condition (unanalysed,
+        # the planner paired the group index with a scan of the resource's
+        # whole GiST index, once per candidate).
+        their_groups = candidates.with_entities(Allocation.group.label('group')).distinct().subquery()
         member = aliased(Allocation)
-        members = select(func.count().filter(member.resource == Allocation.resource)).where(
-            member.group == Allocation.group
+        members = select(func.count().filter(member.resource == self.resource)).where(
+            member.group == their_groups.c.group
         ).scalar_subquery()
-        query = candidates.with_entities(Allocation.group).filter(members > 1).distinct()
-        return {group for (group,) in query}
+        return set(self.session.scalars(select(their_groups.c.group).where(members > 1)))
 
     def reserved_slots_by_range(
         self, start: datetime, end: datetime
