@@ -6,7 +6,7 @@ statement), commit. Five statements, no ORM. The schema is the published
 1.4.0 one (our migration 0001), without our extra constraints, so this is
 the database's own limit for the workload.
 
-    python bench/floor.py reserve_approve|race --dsn URL --size quick|full
+    python -m bench.floor reserve_approve|race --dsn URL --size quick|full --state fresh|analysed
 """
 
 from __future__ import annotations
@@ -117,28 +117,39 @@ def book(connection: psycopg.Connection[Any], start: datetime, end: datetime) ->
     return 5
 
 
+def settle(dsn: str, state: str) -> None:
+    """The analysed state: VACUUM ANALYZE before measuring, as workloads.py does."""
+    if state == 'analysed':
+        with psycopg.connect(libpq(dsn), autocommit=True) as connection:
+            connection.execute('VACUUM ANALYZE allocations, reservations, reserved_slots')
+
+
 def connect(dsn: str) -> psycopg.Connection[Any]:
     connection = psycopg.connect(libpq(dsn))
     connection.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
     return connection
 
 
-def reserve_approve(dsn: str, size: dict[str, int]) -> dict[str, Any]:
+def reserve_approve(dsn: str, size: dict[str, int], state: str) -> dict[str, Any]:
     create_schema(dsn)
     connection = connect(dsn)
     first_day = datetime(2040, 1, 1)
     spans = working_hours(first_day, size['bookings'] + WARMUP)
     days = sorted({(s.replace(hour=8), s.replace(hour=18)) for s, _ in spans})
     insert_allocations(connection, days, partly=True)
+    settle(dsn, state)
+    warmup = []
     for start, end in spans[:WARMUP]:
+        began = time.perf_counter()
         book(connection, start, end)
+        warmup.append(time.perf_counter() - began)
     statements = 0
     latencies = []
     for start, end in spans[WARMUP:]:
         began = time.perf_counter()
         statements += book(connection, start, end)
         latencies.append(time.perf_counter() - began)
-    return result(latencies, statements)
+    return result(latencies, statements, first=warmup[0])
 
 
 def _race_worker(dsn: str, slots: list[tuple[datetime, datetime]], seed: int, go: Any, results: Any) -> None:
@@ -162,11 +173,12 @@ def _race_worker(dsn: str, slots: list[tuple[datetime, datetime]], seed: int, go
     results.put((booked, conflicts, refused, statements))
 
 
-def race(dsn: str, size: dict[str, int]) -> dict[str, Any]:
+def race(dsn: str, size: dict[str, int], state: str) -> dict[str, Any]:
     create_schema(dsn)
     slots = race_slots(size['race_slots'])
     with connect(dsn) as connection:
         insert_allocations(connection, slots, partly=False)
+    settle(dsn, state)
     outcomes, seconds = run_racers(_race_worker, dsn, slots)
     with connect(dsn) as connection:
         slots_booked, allocations_booked = connection.execute(
@@ -181,9 +193,10 @@ def main() -> None:
     parser.add_argument('workload', choices=['reserve_approve', 'race'])
     parser.add_argument('--dsn', required=True)
     parser.add_argument('--size', choices=sorted(SIZES), default='quick')
+    parser.add_argument('--state', choices=['fresh', 'analysed'], default='fresh')
     args = parser.parse_args()
     workload = reserve_approve if args.workload == 'reserve_approve' else race
-    json.dump(workload(args.dsn, SIZES[args.size]), sys.stdout)
+    json.dump(workload(args.dsn, SIZES[args.size], args.state), sys.stdout)
 
 
 if __name__ == '__main__':

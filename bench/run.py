@@ -1,12 +1,16 @@
 """Run every workload against our checkout and the published libres 1.4.0.
 
-    python -m bench.run [--size quick|full] [--rounds N] [--only NAME ...] [--write FILE]
+    python -m bench.run [--size quick|full] [--rounds N] [--only NAME ...]
+                        [--states fresh analysed] [--drivers psycopg2 psycopg] [--write FILE]
 
 One embedded PostgreSQL serves both. Each run gets a fresh database and a
 fresh process; the implementations alternate (ours, published, ours, ...)
-so drift of the machine hits both alike. The published libres lives in its
-own virtual environment (``$LIBRES_140_VENV``, else ``bench/.venv-libres-1.4.0``),
-built on first use. Figures are medians over the rounds.
+so drift of the machine hits both alike. Every workload runs in both
+states (*fresh*: the database as the writes left it, autovacuum at its
+defaults; *analysed*: after VACUUM ANALYZE) and with both drivers. The
+published libres lives in its own virtual environment (``$LIBRES_140_VENV``,
+else ``bench/.venv-libres-1.4.0``), built on first use with both drivers.
+Figures are medians over the rounds; a read's first call is shown apart.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from libres import embedded
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 PUBLISHED = 'libres==1.4.0'
+PUBLISHED_REQUIREMENTS = [PUBLISHED, 'psycopg2-binary', 'psycopg[binary]']
+STATES = ('fresh', 'analysed')
+DRIVERS = ('psycopg2', 'psycopg')
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,17 @@ WORKLOADS = [
     Workload('availability_year', 'availability over that year', 'calls'),
     Workload('by_day_year', 'Queries.availability_by_day over that year', 'calls'),
     Workload('bulk_allocate', 'allocate a year hourly in weekly batches (8 weeks quick)', 'allocations'),
-    Workload('existing_1k', 'reserve + approve with 1k existing reservations', 'bookings'),
+    Workload('calendar_week', 'Queries.allocations_with_availability_by_range, a week', 'calls'),
+    Workload('calendar_month', 'Queries.allocations_with_availability_by_range, a month', 'calls'),
+    Workload('calendar_year', 'Queries.allocations_with_availability_by_range, the year', 'calls'),
+    Workload('reserved_slots_month', 'reserved_slots_by_range, a month', 'calls'),
+    Workload('search_month', 'search_allocations, a month, 08:00-18:00', 'calls'),
+    Workload('search_weekdays', 'search_allocations, a month, days=mo-fr', 'calls'),
+    Workload('search_minspots', 'search_allocations, a week, minspots=1', 'calls'),
+    Workload('search_available', 'search_allocations, a month, available_only', 'calls'),
+    Workload('availability_50', 'Queries.availability_by_range, 50 resources (1 week each, 4 full)', 'calls'),
+    Workload('existing_1k', 'reserve + approve with 1k existing reservations', 'bookings',
+             sizes=('full',)),
     Workload('existing_10k', 'reserve + approve with 10k existing reservations', 'bookings'),
     Workload('existing_50k', 'reserve + approve with 50k existing reservations', 'bookings',
              sizes=('full',)),
@@ -72,6 +89,11 @@ class Runs:
     def statements_per_operation(self) -> float:
         return statistics.median(o['statements'] / o['operations'] for o in self.outcomes)
 
+    @property
+    def first(self) -> float | None:
+        firsts = [float(o['first']) for o in self.outcomes if 'first' in o]
+        return statistics.median(firsts) if firsts else None
+
     def percentile(self, share: float) -> float | None:
         latencies = sorted(x for o in self.outcomes for x in o['latencies'])
         if not latencies:
@@ -84,12 +106,14 @@ class Runs:
 def published_python() -> Path:
     venv = Path(os.environ.get('LIBRES_140_VENV') or BENCH / '.venv-libres-1.4.0')
     python = venv / 'bin' / 'python'
-    if not (venv / '.installed').exists():
+    marker = venv / '.installed'
+    wanted = '\n'.join(PUBLISHED_REQUIREMENTS)
+    if not marker.exists() or marker.read_text() != wanted:
         print(f'building the virtual environment of the published {PUBLISHED} in {venv}', file=sys.stderr)
-        subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True)
-        subprocess.run([str(python), '-m', 'pip', 'install', '--quiet', PUBLISHED, 'psycopg2-binary'],
-                       check=True)
-        (venv / '.installed').touch()
+        if not python.exists():
+            subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True)
+        subprocess.run([str(python), '-m', 'pip', 'install', '--quiet', *PUBLISHED_REQUIREMENTS], check=True)
+        marker.write_text(wanted)
     return python
 
 
@@ -99,9 +123,10 @@ def fresh_database(admin: sa.Engine, name: str) -> None:
         connection.exec_driver_sql(f'CREATE DATABASE {name}')
 
 
-def run_once(python: Path, script: Sequence[str], workload: str, dsn: str, size: str) -> dict[str, Any]:
+def run_once(python: Path, script: Sequence[str], workload: str, dsn: str, size: str,
+             state: str) -> dict[str, Any]:
     completed = subprocess.run(
-        [str(python), *script, workload, '--dsn', dsn, '--size', size],
+        [str(python), *script, workload, '--dsn', dsn, '--size', size, '--state', state],
         cwd=ROOT, capture_output=True, text=True,
     )
     if completed.returncode:
@@ -128,11 +153,20 @@ def _rate(runs: Runs, workload: Workload) -> str:
     return f'{rate:,.1f}/s'
 
 
+Variant = tuple[str, str]  # (state, driver)
+Results = dict[Variant, dict[str, dict[str, Runs]]]
+
+
+def _first(runs: Runs) -> str:
+    return _ms(runs.first)
+
+
 def table(results: dict[str, dict[str, Runs]]) -> str:
     lines = [
-        '| workload | ours | published 1.4.0 | ratio | SQL/op ours | SQL/op published '
-        '| p50 / p95 ms ours | p50 / p95 ms published | floor (plain psycopg) | ours / floor |',
-        '|---|---|---|---|---|---|---|---|---|---|',
+        '| workload | ours | published 1.4.0 | ratio | first call ms ours / published '
+        '| p50 / p95 ms ours | p50 / p95 ms published | SQL/op ours | SQL/op published '
+        '| floor (plain psycopg) | ours / floor |',
+        '|---|---|---|---|---|---|---|---|---|---|---|',
     ]
     for workload in WORKLOADS:
         if workload.name not in results:
@@ -145,10 +179,11 @@ def table(results: dict[str, dict[str, Runs]]) -> str:
             _rate(ours, workload),
             _rate(published, workload),
             f'{ours.rate / published.rate:.1f}×',
-            _count(ours.statements_per_operation),
-            _count(published.statements_per_operation),
+            f'{_first(ours)} / {_first(published)}',
             f'{_ms(ours.percentile(0.5))} / {_ms(ours.percentile(0.95))}',
             f'{_ms(published.percentile(0.5))} / {_ms(published.percentile(0.95))}',
+            _count(ours.statements_per_operation),
+            _count(published.statements_per_operation),
             _rate(floor, workload) if floor else '–',
             f'{ours.rate / floor.rate:.2f}' if floor else '–',
         ]
@@ -156,7 +191,30 @@ def table(results: dict[str, dict[str, Runs]]) -> str:
     return '\n'.join(lines)
 
 
-def notes(results: dict[str, dict[str, Runs]]) -> str:
+def summary(results: Results) -> str:
+    """Ratios to 1.4.0 side by side; ours' first call against its median."""
+    variants = list(results)
+    lines = [
+        '| workload | ' + ' | '.join(f'ratio {state}, {driver}' for state, driver in variants)
+        + ' | ours first call / p50, '
+        + ', '.join(f'{state[0]}/{driver}' for state, driver in variants) + ' |',
+        '|---|' + '---|' * (len(variants) + 1),
+    ]
+    for workload in WORKLOADS:
+        if not all(workload.name in results[v] for v in variants):
+            continue
+        ratios = []
+        firsts = []
+        for variant in variants:
+            runs = results[variant][workload.name]
+            ratios.append(f'{runs["ours"].rate / runs["published"].rate:.1f}×')
+            first, median = runs['ours'].first, runs['ours'].percentile(0.5)
+            firsts.append(f'{first / median:.1f}' if first and median else '–')
+        lines.append(f'| {workload.name} | ' + ' | '.join(ratios) + ' | ' + ', '.join(firsts) + ' |')
+    return '\n'.join(lines)
+
+
+def notes(results: dict[str, dict[str, Runs]], state: str) -> str:
     lines = []
     if 'quota' in results:
         for side in ('ours', 'published'):
@@ -173,6 +231,12 @@ def notes(results: dict[str, dict[str, Runs]]) -> str:
     if existing:
         rates = ', '.join(f'{name[9:]}: {results[name]["ours"].rate:.1f}/s' for name in existing)
         lines.append(f'- ours, reserve + approve by existing reservations: {rates}')
+    if state == 'fresh':
+        measured = [o for runs in results.values() for side in ('ours', 'published')
+                    for o in runs[side].outcomes if 'analysed' in o]
+        touched = sum(1 for o in measured if o['analysed'])
+        lines.append(f'- autovacuum had analysed the tables by the end of {touched} of {len(measured)} '
+                     'fresh runs (PostgreSQL defaults; the rest ran without any statistics)')
     return '\n'.join(lines)
 
 
@@ -194,6 +258,8 @@ def main() -> None:
     parser.add_argument('--size', choices=['quick', 'full'], default='quick')
     parser.add_argument('--rounds', type=int, default=None, help='runs per side (default: 1 quick, 3 full)')
     parser.add_argument('--only', nargs='*', default=None, help='workload names')
+    parser.add_argument('--states', nargs='*', choices=STATES, default=list(STATES))
+    parser.add_argument('--drivers', nargs='*', choices=DRIVERS, default=list(DRIVERS))
     parser.add_argument('--write', type=Path, default=None, help='write the report to this file')
     args = parser.parse_args()
     rounds = args.rounds or (1 if args.size == 'quick' else 3)
@@ -210,35 +276,49 @@ def main() -> None:
         fresh_database(admin, name)
         return dsn.replace('/libres?', f'/{name}?')
 
-    results: dict[str, dict[str, Runs]] = {}
+    results: Results = {(state, driver): {} for state in args.states for driver in args.drivers}
     began = time.perf_counter()
     for workload in WORKLOADS:
         if (args.only and workload.name not in args.only) or args.size not in workload.sizes:
             continue
-        runs = results[workload.name] = {'ours': Runs(), 'published': Runs()}
-        if workload.floor:
-            runs['floor'] = Runs()
-        for _ in range(rounds):
-            runs['ours'].outcomes.append(
-                run_once(ours, ['bench/workloads.py'], workload.name, database('bench_ours'), args.size))
-            published_dsn = database('bench_published').replace('+psycopg:', '+psycopg2:')
-            runs['published'].outcomes.append(
-                run_once(published, ['bench/workloads.py'], workload.name, published_dsn, args.size))
-            if workload.floor:
-                runs['floor'].outcomes.append(
-                    run_once(ours, ['-m', 'bench.floor'], workload.name, database('bench_floor'), args.size))
-        print(f'{workload.name}: ours {runs["ours"].rate:,.2f}/s, '
-              f'published {runs["published"].rate:,.2f}/s', file=sys.stderr)
+        for state in args.states:
+            # The floor is plain psycopg: one series per state serves both drivers.
+            floor = Runs() if workload.floor else None
+            for driver in args.drivers:
+                runs = results[state, driver][workload.name] = {'ours': Runs(), 'published': Runs()}
+                if floor is not None:
+                    runs['floor'] = floor
+            for _ in range(rounds):
+                for driver in args.drivers:
+                    runs = results[state, driver][workload.name]
+                    for side, python in (('ours', ours), ('published', published)):
+                        target = database(f'bench_{side}').replace('+psycopg:', f'+{driver}:')
+                        runs[side].outcomes.append(
+                            run_once(python, ['bench/workloads.py'], workload.name, target, args.size, state))
+                if floor is not None:
+                    floor.outcomes.append(run_once(ours, ['-m', 'bench.floor'], workload.name,
+                                                   database('bench_floor'), args.size, state))
+            for driver in args.drivers:
+                runs = results[state, driver][workload.name]
+                print(f'{workload.name} ({state}, {driver}): ours {runs["ours"].rate:,.2f}/s, '
+                      f'published {runs["published"].rate:,.2f}/s', file=sys.stderr)
 
-    report = '\n'.join([
+    sections = [
         f'Size: {args.size}, {rounds} run(s) per side, interleaved; medians.',
         f'Machine: {machine()}; PostgreSQL {server_version} (embedded).',
         f'Run took {time.perf_counter() - began:.0f} s.',
         '',
-        table(results),
+        '*fresh*: the database exactly as the writes left it (no VACUUM or ANALYZE by the benchmark,'
+        ' autovacuum at PostgreSQL\'s defaults); *analysed*: VACUUM ANALYZE before measuring.'
+        ' Reads: the first call is reported apart and left out of the median and p95.',
         '',
-        notes(results),
-    ])
+        '## Summary',
+        '',
+        summary(results),
+    ]
+    for (state, driver), by_workload in results.items():
+        sections += ['', f'## {state}, {driver}', '', table(by_workload), '', notes(by_workload, state)]
+    report = '\n'.join(sections)
     print(report)
     if args.write:
         args.write.write_text(

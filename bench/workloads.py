@@ -4,11 +4,17 @@ This file runs under either implementation: our checkout or the published
 libres 1.4.0 in its own virtual environment. It imports nothing from the
 project but ``libres`` itself, so both interpreters can run it unchanged.
 
-    python bench/workloads.py WORKLOAD --dsn URL --size quick|full
+    python bench/workloads.py WORKLOAD --dsn URL --size quick|full --state fresh|analysed
 
 It prints one JSON object: operations, seconds, SQL statements, per-operation
-latencies and workload-specific figures. The database must be empty; the
-workload creates the schema with ``setup_database()``.
+latencies, the first call of a read, and workload-specific figures. The
+database must be empty; the workload creates the schema with
+``setup_database()``.
+
+The state is how the database stands when the measurement starts: *fresh*
+is exactly as the writes left it (no VACUUM, no ANALYZE by the benchmark,
+autovacuum at PostgreSQL's defaults, as on a user's database right after an
+administrator filled a calendar); *analysed* runs ``VACUUM ANALYZE`` first.
 """
 
 from __future__ import annotations
@@ -38,10 +44,14 @@ YEAR_START = datetime(2030, 1, 1)
 # How much work each size does; "quick" is a smoke run of a minute or two.
 SIZES: dict[str, dict[str, int]] = {
     'quick': {'bookings': 60, 'quota': 60, 'race_slots': 20, 'year_hours': 24 * 28,
-              'searches': 1, 'weeks': 8, 'existing_bookings': 40},
+              'searches': 3, 'weeks': 8, 'existing_bookings': 40, 'resources': 50,
+              'resource_hours': 24 * 7},
     'full': {'bookings': 300, 'quota': 200, 'race_slots': 50, 'year_hours': 24 * 365,
-             'searches': 2, 'weeks': 52, 'existing_bookings': 200},
+             'searches': 5, 'weeks': 52, 'existing_bookings': 200, 'resources': 50,
+             'resource_hours': 24 * 28},
 }
+# Set by main(): 'fresh' or 'analysed'.
+STATE = {'name': 'fresh'}
 RACERS = 8
 WARMUP = 5
 
@@ -87,6 +97,26 @@ def result(latencies: list[float], statements: int, **extra: Any) -> dict[str, A
 
 # --- bulk data written with SQL, identical for both implementations --------------
 
+def settle(scheduler: Any) -> None:
+    """In the analysed state, VACUUM ANALYZE before measuring; in the fresh
+    state nothing: the planner sees what a user's database shows."""
+    scheduler.commit()
+    if STATE['name'] != 'analysed':
+        return
+    engine = scheduler.session.get_bind()
+    with engine.connect().execution_options(isolation_level='AUTOCOMMIT') as connection:
+        connection.execute(sa.text('VACUUM ANALYZE allocations, reservations, reserved_slots'))
+
+
+def analysed_tables(scheduler: Any) -> int:
+    """How many of our three tables have statistics (by us or autovacuum)."""
+    return int(scheduler.session.execute(sa.text("""
+        SELECT count(*) FROM pg_stat_user_tables
+        WHERE relname IN ('allocations', 'reservations', 'reserved_slots')
+          AND (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL)
+    """)).scalar())
+
+
 def fill_hourly(scheduler: Any, start: datetime, hours: int, booked_every: int, booked_of: int) -> None:
     """Hourly quota-1 allocations from ``start`` (UTC); of every ``booked_of``
     consecutive ones the first ``booked_every`` are approved reservations."""
@@ -123,11 +153,6 @@ def fill_hourly(scheduler: Any, start: datetime, hours: int, booked_every: int, 
               AND r.start >= :start AND r.start < :start + make_interval(hours => :hours)
         """), params)
         connection.commit()
-    # Vacuumed and analysed now, so autovacuum does not start on the fresh rows
-    # in the middle of the measurement (it did, on 2 cores, and cost 20 %).
-    engine = scheduler.session.get_bind()
-    with engine.connect().execution_options(isolation_level='AUTOCOMMIT') as connection:
-        connection.execute(sa.text('VACUUM ANALYZE allocations, reservations, reserved_slots'))
 
 
 # --- workloads -------------------------------------------------------------------
@@ -165,13 +190,13 @@ def reserve_approve(dsn: str, size: dict[str, int], existing: int = 0) -> dict[s
     first_day = datetime(2040, 1, 1)
     spans = working_hours(first_day, count + WARMUP)
     allocate_days(scheduler, first_day, len(spans))
-    for start, end in spans[:WARMUP]:
-        book(scheduler, start, end)
+    settle(scheduler)
+    warmup = timed((lambda s=start, e=end: book(scheduler, s, e)) for start, end in spans[:WARMUP])
     counter = StatementCounter()
     latencies = timed(
         (lambda s=start, e=end: book(scheduler, s, e)) for start, end in spans[WARMUP:]
     )
-    return result(latencies, counter.count)
+    return result(latencies, counter.count, first=warmup[0], analysed=analysed_tables(scheduler))
 
 
 def quota_tickets(dsn: str, size: dict[str, int]) -> dict[str, Any]:
@@ -180,14 +205,15 @@ def quota_tickets(dsn: str, size: dict[str, int]) -> dict[str, Any]:
     quota = size['quota']
     start, end = datetime(2030, 6, 1, 19), datetime(2030, 6, 1, 22)
     scheduler.allocate((start, end), quota=quota, quota_limit=1)
-    scheduler.commit()
+    settle(scheduler)
     counter = StatementCounter()
     latencies = timed((lambda: book(scheduler, start, end)) for _ in range(quota))
     booked = scheduler.session.execute(sa.text('SELECT count(*) FROM reserved_slots')).scalar()
     tenth = max(1, quota // 10)
     first, last = latencies[:tenth], latencies[-tenth:]
-    return result(latencies, counter.count, booked=booked,
-                  last_vs_first=(sum(last) / len(last)) / (sum(first) / len(first)))
+    return result(latencies, counter.count, booked=booked, first=latencies[0],
+                  last_vs_first=(sum(last) / len(last)) / (sum(first) / len(first)),
+                  analysed=analysed_tables(scheduler))
 
 
 def race_slots(count: int) -> list[tuple[datetime, datetime]]:
@@ -263,7 +289,7 @@ def race(dsn: str, size: dict[str, int]) -> dict[str, Any]:
     scheduler.setup_database()
     slots = race_slots(size['race_slots'])
     scheduler.allocate(slots)
-    scheduler.commit()
+    settle(scheduler)
     scheduler.session.get_bind().dispose()
 
     outcomes, seconds = run_racers(_race_worker, dsn, slots)
@@ -285,21 +311,22 @@ def _year(dsn: str, size: dict[str, int]) -> tuple[Any, datetime, datetime]:
     scheduler.setup_database()
     scheduler.commit()
     fill_hourly(scheduler, YEAR_START, size['year_hours'], 3, 10)
+    settle(scheduler)
     end = YEAR_START + timedelta(hours=size['year_hours'])
     return scheduler, YEAR_START, end
 
 
 def _repeat(scheduler: Any, size: dict[str, int], call: Callable[[], Any]) -> dict[str, Any]:
-    call()  # the first call pays for imports and caches; not counted
-    scheduler.commit()
-    counter = StatementCounter()
-
     def once() -> None:
         call()
         scheduler.commit()
 
+    # The first call is what a user waits for on the fresh database: reported
+    # apart, it also pays for imports and compiled-statement caches.
+    first = timed(iter([once]))[0]
+    counter = StatementCounter()
     latencies = timed(once for _ in range(size['searches']))
-    return result(latencies, counter.count)
+    return result(latencies, counter.count, first=first, analysed=analysed_tables(scheduler))
 
 
 def search_year(dsn: str, size: dict[str, int]) -> dict[str, Any]:
@@ -351,6 +378,7 @@ def bulk_allocate(dsn: str, size: dict[str, int]) -> dict[str, Any]:
         scheduler.allocate([(first + h * HOUR, first + (h + 1) * HOUR) for h in range(7 * 24)])
         scheduler.commit()
 
+    settle(scheduler)
     # Aware UTC hours: naive local ones would hit the hour a spring DST change skips.
     year_start = YEAR_START.replace(tzinfo=UTC)
     latencies = timed(
@@ -359,7 +387,94 @@ def bulk_allocate(dsn: str, size: dict[str, int]) -> dict[str, Any]:
     allocations = size['weeks'] * 7 * 24
     # Operations are allocations, not weeks: the table shows allocations per second.
     return {'operations': allocations, 'seconds': sum(latencies), 'statements': counter.count,
-            'latencies': [seconds / (7 * 24) for seconds in latencies]}
+            'latencies': [seconds / (7 * 24) for seconds in latencies],
+            'first': latencies[0] / (7 * 24), 'analysed': analysed_tables(scheduler)}
+
+
+# --- what a calendar page reads ----------------------------------------------------
+
+def _aware(scheduler: Any, value: datetime) -> datetime:
+    # Queries wants aware datetimes.
+    return value.replace(tzinfo=ZoneInfo(ZONE))
+
+
+def _span(size: dict[str, int], days: int) -> tuple[datetime, datetime]:
+    """The first ``days`` of the filled range, at most all of it."""
+    end = YEAR_START + min(timedelta(days=days), timedelta(hours=size['year_hours']))
+    return YEAR_START, end
+
+
+def calendar(days: int) -> Callable[[str, dict[str, int]], dict[str, Any]]:
+    """``Queries.allocations_with_availability_by_range`` over ``days``, as
+    a calendar view asks for its events."""
+
+    def workload(dsn: str, size: dict[str, int]) -> dict[str, Any]:
+        scheduler, _, _ = _year(dsn, size)
+        start, end = (_aware(scheduler, value) for value in _span(size, days))
+        rows: list[Any] = []
+
+        def call() -> None:
+            rows[:] = scheduler.queries.allocations_with_availability_by_range(
+                start, end, scheduler.resource, [])
+
+        outcome = _repeat(scheduler, size, call)
+        outcome['rows'] = len(rows)
+        return outcome
+
+    return workload
+
+
+def reserved_slots(dsn: str, size: dict[str, int]) -> dict[str, Any]:
+    scheduler, _, _ = _year(dsn, size)
+    start, end = (_aware(scheduler, value) for value in _span(size, 31))
+    found: list[int] = []
+
+    def call() -> None:
+        reserved, blocked = scheduler.reserved_slots_by_range(start, end)
+        found[:] = [len(reserved), len(blocked)]
+
+    outcome = _repeat(scheduler, size, call)
+    outcome['slices'] = found[0]
+    return outcome
+
+
+def search(span_days: int, **options: Any) -> Callable[[str, dict[str, int]], dict[str, Any]]:
+    """``search_allocations`` over ``span_days`` of the year, window 08:00-18:00."""
+
+    def workload(dsn: str, size: dict[str, int]) -> dict[str, Any]:
+        scheduler, _, _ = _year(dsn, size)
+        start, end = _span(size, span_days)
+        found: list[Any] = []
+
+        def call() -> None:
+            found[:] = scheduler.search_allocations(
+                start.replace(hour=8), (end - timedelta(days=1)).replace(hour=18), **options)
+
+        outcome = _repeat(scheduler, size, call)
+        outcome['found'] = len(found)
+        return outcome
+
+    return workload
+
+
+def availability_resources(dsn: str, size: dict[str, int]) -> dict[str, Any]:
+    """``Queries.availability_by_range`` over 50 resources' hourly allocations."""
+    scheduler = new_scheduler(dsn)
+    scheduler.setup_database()
+    scheduler.commit()
+    resources = []
+    for number in range(size['resources']):
+        other = libres.new_scheduler(scheduler.context, f'room-{number}', ZONE)
+        fill_hourly(other, YEAR_START, size['resource_hours'], 3, 10)
+        resources.append(other.resource)
+    settle(scheduler)
+    start = _aware(scheduler, YEAR_START)
+    end = start + timedelta(hours=size['resource_hours'])
+    value: list[float] = []
+    outcome = _repeat(scheduler, size, lambda: value.append(
+        scheduler.queries.availability_by_range(start, end, resources)))
+    outcome['availability'] = round(value[-1], 3)
+    return outcome
 
 
 WORKLOADS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -370,6 +485,15 @@ WORKLOADS: dict[str, Callable[..., dict[str, Any]]] = {
     'availability_year': availability_year,
     'by_day_year': by_day_year,
     'bulk_allocate': bulk_allocate,
+    'calendar_week': calendar(7),
+    'calendar_month': calendar(31),
+    'calendar_year': calendar(366),
+    'reserved_slots_month': reserved_slots,
+    'search_month': search(31),
+    'search_weekdays': search(31, days=['mo', 'tu', 'we', 'th', 'fr']),
+    'search_minspots': search(7, minspots=1),
+    'search_available': search(31, available_only=True),
+    'availability_50': availability_resources,
     'existing_1k': lambda dsn, size: reserve_approve(dsn, size, 1_000),
     'existing_10k': lambda dsn, size: reserve_approve(dsn, size, 10_000),
     'existing_50k': lambda dsn, size: reserve_approve(dsn, size, 50_000),
@@ -381,7 +505,9 @@ def main() -> None:
     parser.add_argument('workload', choices=sorted(WORKLOADS))
     parser.add_argument('--dsn', required=True)
     parser.add_argument('--size', choices=sorted(SIZES), default='quick')
+    parser.add_argument('--state', choices=['fresh', 'analysed'], default='fresh')
     args = parser.parse_args()
+    STATE['name'] = args.state
     outcome = WORKLOADS[args.workload](args.dsn, SIZES[args.size])
     outcome['libres'] = getattr(libres, '__version__', 'unknown')
     json.dump(outcome, sys.stdout)

@@ -13,14 +13,31 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Float, Integer, Select, and_, case, cast, func, literal, select, type_coerce
+from sqlalchemy import (
+    CTE,
+    Float,
+    Integer,
+    Select,
+    any_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.orm import Session
 
 from libres.db.models import Allocation, ReservedSlot
+from libres.db.models.types.utcdatetime import UTCDateTime
 from libres.db.models.types.uuid_type import to_soft_uuid
 from libres.db.overlap import overlaps
 
@@ -31,28 +48,98 @@ def _float(value: Any) -> Any:
     return cast(value, Float)
 
 
-def _per_row(start: datetime, end: datetime, resources: Iterable[uuid.UUID]) -> Any:
-    """Each allocation row overlapping [start, end] with its availability."""
-    in_range = and_(Allocation.mirror_of.in_(list(resources)), overlaps(start, end))
-    # Slots counted per allocation first: fewer rows to group than allocations.
-    counts = (
+def allocations_in_range(start: Any, end: Any, resources: Any) -> CTE:
+    """The allocations of ``resources`` (masters and mirrors) overlapping
+    [start, end] (values or bind parameters), read once for every part of a
+    statement that needs them."""
+    return (
         select(
-            ReservedSlot.allocation_id.label('allocation_id'),
-            func.count().label('slots'),
-            func.count().filter(ReservedSlot.source_type == 'blocker').label('blocked'),
+            Allocation.id, Allocation.resource, Allocation.mirror_of, Allocation.quota,
+            Allocation.partly_available, Allocation._start, Allocation._end, Allocation._raster,
         )
-        .where(ReservedSlot.allocation_id.in_(select(Allocation.id).where(in_range)))
-        .group_by(ReservedSlot.allocation_id)
-        .subquery()
+        .where(Allocation.mirror_of.in_(resources), overlaps(start, end))
+        .cte('in_range')
     )
-    blocked = func.coalesce(counts.c.blocked, 0)
-    reserved = func.coalesce(counts.c.slots, 0) - blocked
-    seconds = func.extract('epoch', Allocation._end - Allocation._start + ONE_MICROSECOND)
+
+
+def possible_slots(allocations: CTE, *columns: Any) -> Select[Any]:
+    """``columns`` of every slot that may belong to ``allocations``: on their
+    resources, starting between their first start and their last end.
+
+    A superset (a slot lies within its allocation, on its resource), found by
+    single-table index conditions (the slots' primary key is resource and
+    start) on values computed once: no join whose strategy follows the row
+    estimates. (A join to slot counts grouped beforehand became, on tables
+    analysed while small, a nested loop over every slot for every
+    allocation; a lookup per allocation, a sequential scan of a small slot
+    table for each one.)
+    """
+    resources = select(func.array_agg(allocations.c.resource.distinct())).scalar_subquery()
+    first = select(func.min(allocations.c._start)).scalar_subquery()
+    last = select(func.max(allocations.c._end)).scalar_subquery()
+    return select(*columns).where(
+        # Cast: ANY of an array value, not of the subquery's rows.
+        ReservedSlot.resource == any_(cast(resources, ARRAY(PG_UUID(as_uuid=True)))),
+        ReservedSlot.start >= first,
+        ReservedSlot.start <= last,
+    )
+
+
+def _per_row(start: Any, end: Any, resources: Any, with_mirror_of: bool = False) -> Any:
+    """Each allocation row overlapping [start, end] with its availability
+    (and its ``mirror_of`` if asked: carrying a uuid through the grouping
+    costs an array per allocation)."""
+    allocations = allocations_in_range(start, end, resources)
+    seconds = func.extract('epoch', allocations.c._end - allocations.c._start + ONE_MICROSECOND)
     # Allocation.count_slots() without arguments.
-    total = case(
-        (Allocation.partly_available, cast(func.floor(seconds / (Allocation._raster * 60)), Integer)),
+    slot_count = case(
+        (allocations.c.partly_available,
+         cast(func.floor(seconds / (allocations.c._raster * 60)), Integer)),
         else_=1,
     )
+    own_columns: list[Any] = [
+        allocations.c.id.label('id'),
+        allocations.c._start.label('start'),
+        slot_count.label('total'),
+        # The quota of a master, NULL for a mirror (a quota is at least 1).
+        case((allocations.c.resource == allocations.c.mirror_of, allocations.c.quota))
+        .label('master_quota'),
+        null().label('blocker'),
+    ]
+    slot_columns: list[Any] = [
+        ReservedSlot.allocation_id, null(), null(), null(),
+        case((ReservedSlot.source_type == 'blocker', 1)),
+    ]
+    if with_mirror_of:
+        own_columns.append(allocations.c.mirror_of.label('mirror_of'))
+        slot_columns.append(null())
+    # The allocations and their possible slots in one stream, grouped by
+    # allocation id: each allocation's row carries its columns, each slot
+    # adds one to the group (slots of other allocations form groups without
+    # an allocation row and drop out).
+    rows = union_all(
+        select(*own_columns), possible_slots(allocations, *slot_columns)
+    ).subquery('rows')
+    counted_columns: list[Any] = [
+        rows.c.id,
+        func.max(rows.c.start).label('start'),
+        func.max(rows.c.total).label('total'),
+        func.max(rows.c.master_quota).label('master_quota'),
+        (func.count() - 1).label('slots'),
+        func.count(rows.c.blocker).label('blocked'),
+    ]
+    if with_mirror_of:
+        # uuid has no max(): the one value of the allocation's own row.
+        mirror_of = func.array_agg(rows.c.mirror_of).filter(rows.c.start.is_not(None))
+        counted_columns.append(type_coerce(mirror_of, ARRAY(PG_UUID(as_uuid=True)))[1].label('mirror_of'))
+    counted = (
+        select(*counted_columns)
+        .group_by(rows.c.id)
+        .having(func.max(rows.c.start).is_not(None))
+        .subquery('counted')
+    )
+    total, blocked = counted.c.total, counted.c.blocked
+    reserved = counted.c.slots - blocked
     hundred = _float(literal(100.0))
     # Allocation._percentage, step by step.
     availability = case(
@@ -61,19 +148,16 @@ def _per_row(start: datetime, end: datetime, resources: Iterable[uuid.UUID]) -> 
         (reserved == 0, hundred),
         else_=hundred - hundred * _float(reserved) / _float(total - blocked),
     )
-    return (
-        select(
-            Allocation._start.label('start'),
-            Allocation.id.label('id'),
-            Allocation.mirror_of.label('mirror_of'),
-            (Allocation.resource == Allocation.mirror_of).label('is_master'),
-            Allocation.quota.label('quota'),
-            availability.label('availability'),
-        )
-        .outerjoin(counts, counts.c.allocation_id == Allocation.id)
-        .where(in_range)
-        .subquery()
-    )
+    columns = [
+        counted.c.start,
+        counted.c.id,
+        counted.c.master_quota.is_not(None).label('is_master'),
+        counted.c.master_quota.label('quota'),
+        availability.label('availability'),
+    ]
+    if with_mirror_of:
+        columns.append(counted.c.mirror_of)
+    return select(*columns).subquery()
 
 
 def _sums(rows: Any) -> list[Any]:
@@ -94,11 +178,43 @@ def mean_of_spots(total: float | None, count: int, expected: int) -> float:
     return (float(total or 0.0) + 100.0 * (expected - count)) / expected
 
 
+# The statements are built once, with parameters: composing (and keying) an
+# expression of this size costs milliseconds, more than running it, and
+# search_allocations(minspots=...) asks once per candidate.
+START = bindparam('start', type_=UTCDateTime())
+END = bindparam('end', type_=UTCDateTime())
+RESOURCES: Any = bindparam('resources', expanding=True)
+
+
+def parameters(start: datetime, end: datetime, resources: Iterable[uuid.UUID]) -> dict[str, Any]:
+    """The values of START, END and RESOURCES for one run."""
+    return {'start': start, 'end': end, 'resources': list(resources)}
+
+
+@lru_cache(maxsize=1)
+def _mean_statement() -> Select[Any]:
+    return select(*_sums(_per_row(START, END, RESOURCES)))
+
+
+@lru_cache(maxsize=1)
+def _by_day_statement() -> Select[Any]:
+    rows = _per_row(START, END, RESOURCES, with_mirror_of=True)
+    day = func.date(rows.c.start)
+    return (
+        select(day, *_sums(rows), type_coerce(
+            func.array_agg(rows.c.mirror_of.distinct()), ARRAY(PG_UUID(as_uuid=True))
+        ))
+        .group_by(day)
+        .order_by(day)
+    )
+
+
 def mean_in_range(
     session: Session, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
 ) -> float:
-    rows = _per_row(start, end, resources)
-    total, count, expected = session.execute(select(*_sums(rows))).one()
+    total, count, expected = session.execute(
+        _mean_statement(), parameters(start, end, resources)
+    ).one()
     return mean_of_spots(total, count, expected)
 
 
@@ -106,16 +222,8 @@ def by_utc_day(
     session: Session, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
 ) -> dict[date, tuple[float, set[uuid.UUID]]]:
     """Per UTC date of the allocations' starts: mean availability and resources."""
-    rows = _per_row(start, end, resources)
-    day = func.date(rows.c.start)
-    query: Select[Any] = (
-        select(day, *_sums(rows), type_coerce(
-            func.array_agg(rows.c.mirror_of.distinct()), ARRAY(PG_UUID(as_uuid=True))
-        ))
-        .group_by(day)
-        .order_by(day)
-    )
+    rows = session.execute(_by_day_statement(), parameters(start, end, resources))
     return {
         row_day: (mean_of_spots(total, count, expected), {to_soft_uuid(m) for m in mirrors})
-        for row_day, total, count, expected, mirrors in session.execute(query)
+        for row_day, total, count, expected, mirrors in rows
     }

@@ -10,10 +10,11 @@ import logging
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from itertools import groupby
 from typing import Any, TypeVar
 
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Query
 
 from libres.context.core import ContextServicesMixin
@@ -133,15 +134,9 @@ class Queries(ContextServicesMixin):
         validation.check_uuid(resource, 'resource')
         validation.check_uuids(list(blocking_resources), 'blocking resources')
         start, end = rasterize_span(start, end, MIN_RASTER)
-        resources = [resource, *blocking_resources]
-        owners = select(Allocation.id).where(Allocation.mirror_of.in_(resources))
-        slots = self.session.execute(
-            select(ReservedSlot.start, ReservedSlot.end, ReservedSlot.source_type).where(
-                ReservedSlot.allocation_id.in_(owners),
-                ReservedSlot.start <= end,
-                ReservedSlot.end >= start,
-            )
-        ).all()
+        slots = self.session.execute(_slots_in_range(), availability_rows.parameters(
+            start, end, [resource, *blocking_resources]
+        )).all()
         step = timedelta(minutes=MIN_RASTER)
         reserved: dict[datetime, int] = {}
         blocked: set[datetime] = set()
@@ -280,6 +275,30 @@ class Queries(ContextServicesMixin):
             ).delete(synchronize_session='fetch')
             self.session.expire_all()
         return expired
+
+
+@lru_cache(maxsize=1)
+def _slots_in_range() -> Select[Any]:
+    """Start, end and source type of the slots overlapping [start, end] whose
+    allocations belong to the resources (parameters ``start``, ``end``,
+    ``resources``; built once).
+
+    No join (see ``availability_rows.possible_slots``): the slots come from
+    the primary key index on the resources of the allocations in the range
+    (a slot lies within its allocation, on its resource: a constraint
+    trigger enforces it), and each is checked against its own allocation by
+    that allocation's primary key.
+    """
+    start, end, resources = availability_rows.START, availability_rows.END, availability_rows.RESOURCES
+    allocations = availability_rows.allocations_in_range(start, end, resources)
+    owner = select(Allocation.mirror_of).where(Allocation.id == ReservedSlot.allocation_id)
+    return availability_rows.possible_slots(
+        allocations, ReservedSlot.start, ReservedSlot.end, ReservedSlot.source_type
+    ).where(
+        ReservedSlot.start <= end,
+        ReservedSlot.end >= start,
+        owner.scalar_subquery().in_(resources),
+    )
 
 
 def _blocking_availability(

@@ -65,8 +65,9 @@ def _masters_statement(
     the statement on every run.
     """
     member = aliased(Allocation)
-    group_size = select(func.count()).where(
-        member.resource == Allocation.resource, member.group == Allocation.group
+    # The resource filters the aggregate: only the group index can serve the lookup.
+    group_size = select(func.count().filter(member.resource == Allocation.resource)).where(
+        member.group == Allocation.group
     ).scalar_subquery()
     taken = select(func.array_agg(ReservedSlot.start)).where(
         ReservedSlot.allocation_id == Allocation.id

@@ -40,6 +40,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         return as_aware_utc
 
 
+_EPOCH = datetime(1970, 1, 1)
+_EPOCH_UTC = _EPOCH.replace(tzinfo=UTC)
+
+
 def as_aware_utc(value: datetime | None) -> datetime | None:
-    """A stored (naive UTC) value as an aware UTC datetime."""
-    return None if value is None else value.replace(tzinfo=UTC)
+    """A stored (naive UTC) value as an aware UTC datetime.
+
+    The value's distance from the epoch added to the aware epoch: the same
+    datetime as ``value.replace(tzinfo=UTC)``, from one subtraction and one
+    addition in C, several times cheaper than ``replace`` with a keyword.
+    """
+    if value is None:
+        return None
+    if value.tzinfo is not None or value.fold:
+        # Arithmetic would drop the fold; no driver gives either for this column.
+        return value.replace(tzinfo=UTC)
+    return _EPOCH_UTC + (value - _EPOCH)
