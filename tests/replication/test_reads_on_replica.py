@@ -125,7 +125,7 @@ def test_reads_run_on_the_standby_in_repeatable_read_read_only(routed: Context, 
     assert results[0] == 100.0
     assert len(results[1]) == 8
     assert sent['primary'] == []
-    assert sent['replica'] and set(sent['replica']) <= {'SELECT', 'BEGIN', 'COMMIT'}
+    assert sent['replica'] and set(sent['replica']) <= {'SELECT', 'WITH', 'BEGIN', 'COMMIT'}
 
 
 def test_writes_and_reads_after_a_write_stay_on_the_primary(routed: Context, caught_up: Any) -> None:
