@@ -79,7 +79,7 @@ def to_ical(
     calendar = icalendar.Calendar()
     calendar.add('prodid', PRODID)
     calendar.add('version', '2.0')
-    title = name or ', '.join(s.name for s in schedulers)
+    title = name or ', '.join(str(s.name) for s in schedulers)
     calendar.add('name', title)
     calendar.add('x-wr-calname', title)
     calendar.add('refresh-interval', refresh, parameters={'VALUE': 'DURATION'})

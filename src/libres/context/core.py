@@ -138,7 +138,7 @@ class ContextServicesMixin:
         return exposure.is_allocation_exposed  # type: ignore[no-any-return]
 
     @cached_property
-    def generate_uuid(self) -> Callable[[str], uuid.UUID]:
+    def generate_uuid(self) -> Callable[[str | uuid.UUID], uuid.UUID]:
         return self.context.get_service('uuid_generator')  # type: ignore[no-any-return]
 
     @cached_property

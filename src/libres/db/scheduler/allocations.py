@@ -16,7 +16,7 @@ from libres.context.replicas import on_primary
 from libres.db.local_time_rules import refuse_unclear_local_times
 from libres.db.models import Allocation, Reservation, ReservationBlocker, ReservedSlot
 from libres.db.overlap import overlap_hint
-from libres.db.scheduler.base import DatePair, SchedulerBase, naive_utc
+from libres.db.scheduler.base import DatePair, Dates, SchedulerBase, naive_utc
 from libres.modules import errors, events, validation
 from libres.modules.dates import align_date_to_day, utcnow
 from libres.modules.rasterizer import is_valid_raster, rasterize_span
@@ -147,7 +147,7 @@ class AllocationsMixin(SchedulerBase):
 
     def allocate(
         self,
-        dates: Any,
+        dates: Dates,
         partly_available: bool = False,
         raster: int = 5,
         whole_day: bool = False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, time, timedelta
 from functools import cached_property, lru_cache
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from libres.context.core import Context
 
 DatePair = tuple[datetime, datetime]
+#: What the date arguments accept: one (start, end) pair, a sequence of
+#: pairs, or the starts and ends in one flat sequence.
+Dates = DatePair | Sequence[DatePair] | Sequence[Sequence[datetime]] | Sequence[datetime]
 MIN_RESERVATION_LENGTH = timedelta(minutes=MIN_RASTER)
 MAX_DATA_BYTES = 1024 * 1024
 
@@ -142,7 +145,7 @@ class SchedulerBase(ContextServicesMixin):
     def __init__(
         self,
         context: Context,
-        name: str,
+        name: str | uuid.UUID,
         timezone: str,
         blocking_names: Iterable[str] = (),
         allocation_cls: type[Allocation] = Allocation,

@@ -9,7 +9,7 @@ from typing import Any
 from libres.db.local_time_rules import refuse_unclear_local_times
 from libres.db.lookups import the_one
 from libres.db.models import Allocation, ReservationBlocker, ReservedSlot
-from libres.db.scheduler.base import DatePair, SchedulerBase
+from libres.db.scheduler.base import DatePair, Dates, SchedulerBase
 from libres.modules import errors, validation
 from libres.modules.rasterizer import rasterize_span
 
@@ -29,7 +29,7 @@ class BlockersMixin(SchedulerBase):
 
     def add_blocker(
         self,
-        dates: Any = None,
+        dates: Dates | None = None,
         group: uuid.UUID | None = None,
         reason: str | None = None,
         token: uuid.UUID | None = None,

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, inspect, select
 from libres.db.local_time_rules import refuse_unclear_local_times
 from libres.db.lookups import the_one
 from libres.db.models import Allocation, Reservation, ReservedSlot
-from libres.db.scheduler.base import DatePair, MasterView, SchedulerBase, SpotUsages
+from libres.db.scheduler.base import DatePair, Dates, MasterView, SchedulerBase, SpotUsages
 from libres.db.session_activity import idle_memo
 from libres.modules import errors, events, validation
 from libres.modules.rasterizer import rasterize_span
@@ -118,7 +118,7 @@ class ReservationsMixin(SchedulerBase):
     def reserve(
         self,
         email: str,
-        dates: Any = None,
+        dates: Dates | None = None,
         group: uuid.UUID | None = None,
         data: dict[str, Any] | None = None,
         session_id: uuid.UUID | None = None,
