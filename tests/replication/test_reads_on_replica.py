@@ -400,3 +400,19 @@ def test_a_dead_first_replica_hands_the_reads_to_the_next(cluster: Cluster, caug
     finally:
         next(contexts, None)
         provider.stop_service()
+
+
+def test_free_intervals_and_the_ical_feed_read_on_the_standby(routed: Context, caught_up: Any) -> None:
+    from libres.ical import to_ical
+
+    scheduler = ProbingScheduler(routed, 'feeds', 'Europe/Zurich')
+    calendar(scheduler)
+    book(scheduler, 9)
+    caught_up()
+    start, end = DAY, DAY + timedelta(days=2)
+    with sent_to(scheduler.session_provider) as sent:
+        free = scheduler.free_intervals(start, end)
+        feed = to_ical(scheduler, start, end, include=('reservations', 'allocations'))
+    assert free and b'BEGIN:VEVENT' in feed
+    assert sent['primary'] == []
+    assert sent['replica'] and set(sent['replica']) <= {'SELECT', 'WITH', 'BEGIN', 'COMMIT'}
