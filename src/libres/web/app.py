@@ -8,9 +8,10 @@ page, never a server error.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,10 @@ from libres.web.week import bookable_hours, calendar_events, monday_of, week_bou
 
 HERE = Path(__file__).parent
 CART_COOKIE = 'libres_cart'
+# After a write, this person's pages read the primary for this long: more
+# than a replica usually lags behind (see docs/scaling.md).
+FRESH_COOKIE = 'libres_fresh_until'
+FRESH_SECONDS = 10.0
 FEED_DAYS = 90
 
 # What a person reads instead of an exception's class name.
@@ -88,6 +93,14 @@ class WebDemo:
         finally:
             provider.session.remove()
 
+    def reads_for(self, request: Request) -> AbstractContextManager[None]:
+        """Fresh reads (the primary) for someone who wrote a moment ago."""
+        try:
+            fresh = float(request.cookies.get(FRESH_COOKIE, '0')) > time.time()
+        except ValueError:
+            fresh = False
+        return scheduler_for(self.context, RESOURCES[0].name).fresh_reads() if fresh else nullcontext()
+
     def scheduler(self, name: str) -> tuple[Resource, Scheduler]:
         resource = self.resources.get(name)
         if resource is None:
@@ -103,8 +116,15 @@ class WebDemo:
 
         def endpoint(request: Request) -> Response:
             try:
-                with self.unit_of_work():
-                    return render(request)
+                with self.unit_of_work(), self.reads_for(request):
+                    response = render(request)
+                if request.method == 'POST':
+                    # This person just wrote: their next pages read the
+                    # primary for a while, so a lagging replica cannot hide
+                    # their own booking (docs/scaling.md).
+                    response.set_cookie(FRESH_COOKIE, str(time.time() + FRESH_SECONDS),
+                                        max_age=int(FRESH_SECONDS), httponly=True, samesite='lax')
+                return response
             except (errors.LibresError, NoResultFound) as error:
                 text = (message_for(error) if isinstance(error, errors.LibresError)
                         else 'That is not there (any more).')

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import undefer
 
+from libres.context.replicas import replica_read
 from libres.db.free_intervals import FreeInterval
 from libres.db.models import Allocation, Reservation, ReservationBlocker
 from libres.db.scheduler import Scheduler
@@ -69,10 +70,12 @@ def bookable_hours(intervals: list[FreeInterval], whole: set[int]) -> list[Booka
     return found
 
 
+@replica_read
 def calendar_events(
     scheduler: Scheduler, start: datetime, end: datetime, intervals: list[FreeInterval]
 ) -> list[dict[str, Any]]:
-    """Events for the calendar widget (EventCalendar's event objects)."""
+    """Events for the calendar widget (EventCalendar's event objects), read
+    in one routed call: on a replica when the context names one."""
     events: list[dict[str, Any]] = []
     allocations = scheduler.allocations_in_range(start, end).order_by(Allocation._start).all()
     for allocation in allocations:
