@@ -15,6 +15,7 @@ from sqlalchemy.orm import Query, aliased, joinedload, lazyload
 
 from libres.context.core import ContextServicesMixin
 from libres.db.gc_pause import collector_paused
+from libres.db.local_time_rules import refuse_unclear_local_times
 from libres.db.lookups import the_one
 from libres.db.models import (
     Allocation,
@@ -233,6 +234,22 @@ class SchedulerBase(ContextServicesMixin):
         if len(values) % 2:
             raise errors.InvalidArgument(f'dates must come in (start, end) pairs, got {len(values)} values')
         return [(self._prepare_date(start), self._prepare_date(end)) for start, end in pairs(values)]
+
+    def _booking_dates(
+        self, dates: Dates | None, group: uuid.UUID | None, refuse_empty_group: bool = False
+    ) -> list[DatePair]:
+        """The dates a reservation or blocker asks for, aware UTC: the given
+        ones (naive ones that do not exist, or are ambiguous where it
+        matters, refused) or the group's."""
+        validation.check_optional_uuid(group, 'group')
+        if group:
+            group_dates = self.allocation_dates_by_group(group)
+            if not group_dates and refuse_empty_group:
+                raise errors.InvalidReservationError(f'the group {group} has no allocations')
+            return self._prepare_dates(group_dates)
+        values = validation.date_values(dates)
+        refuse_unclear_local_times(self, values)
+        return self._prepare_dates(values)
 
     def _checked_data(self, data: Any) -> Any:
         """Refuse data that is not a dict or too big to store sensibly."""

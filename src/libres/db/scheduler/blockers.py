@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from libres.db.booking.targets import booking_targets
 from libres.db.local_time_rules import refuse_unclear_local_times
 from libres.db.lookups import the_one
 from libres.db.models import Allocation, ReservationBlocker, ReservedSlot
 from libres.db.scheduler.base import DatePair, Dates, SchedulerBase
 from libres.modules import errors, validation
-from libres.modules.rasterizer import rasterize_span
 
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -38,16 +38,10 @@ class BlockersMixin(SchedulerBase):
         """Block dates or a group on every spot; return the blockers."""
         if bool(dates) == bool(group):
             raise errors.LibresAssertionError('give either dates or a group')
-        validation.check_optional_uuid(group, 'group')
         validation.check_optional_uuid(token, 'token')
         validation.check_optional_id(id)
         validation.check_optional_text(reason, 'reason')
-        if dates:
-            dates = validation.date_values(dates)
-            refuse_unclear_local_times(self, dates)
-        if group:
-            dates = self.allocation_dates_by_group(group)
-        prepared = self._prepare_dates(dates)
+        prepared = self._booking_dates(dates, group)
         masters = self._validate_blocker(prepared)
         token = token or uuid.uuid4()
 
@@ -72,26 +66,16 @@ class BlockersMixin(SchedulerBase):
 
         if group:
             block_group(group)
-        else:
-            handled: set[uuid.UUID] = set()
-            for start, end in prepared:
-                for allocation in masters:
-                    if allocation.group in handled or not allocation.overlaps(start, end):
-                        continue
-                    if allocation.in_group:
-                        handled.add(allocation.group)
-                        block_group(allocation.group)
-                        continue
-                    s, e = rasterize_span(start, end, allocation.raster)
-                    blocker = new_blocker(
-                        target=allocation.group,
-                        target_type='allocation',
-                        start=s,
-                        end=e,
-                        timezone=allocation.timezone,
-                    )
-                    blockers.append(blocker)
-                    slots.extend(self._block(allocation, start, end, blocker))
+        for target in booking_targets(prepared, [(a, a.in_group) for a in masters]) if not group else ():
+            if target.span is None:
+                block_group(target.group)
+                continue
+            blocker = new_blocker(
+                target=target.group, target_type='allocation',
+                start=target.span[0], end=target.span[1], timezone=target.allocation.timezone,
+            )
+            blockers.append(blocker)
+            slots.extend(self._block(target.allocation, *target.requested, blocker))
 
         if not blockers:
             raise errors.InvalidReservationError('no allocation covers the given dates')

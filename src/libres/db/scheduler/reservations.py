@@ -11,13 +11,13 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, inspect, select
 
+from libres.db.booking.targets import booking_targets
 from libres.db.local_time_rules import refuse_unclear_local_times
 from libres.db.lookups import the_one
 from libres.db.models import Allocation, Reservation, ReservedSlot
 from libres.db.scheduler.base import DatePair, Dates, MasterView, SchedulerBase, SpotUsages
 from libres.db.session_activity import idle_memo
 from libres.modules import errors, events, validation
-from libres.modules.rasterizer import rasterize_span
 
 ONE_MICROSECOND = timedelta(microseconds=1)
 
@@ -128,27 +128,12 @@ class ReservationsMixin(SchedulerBase):
         """Create pending reservations and return their token."""
         if bool(dates) == bool(group):
             raise errors.LibresAssertionError('give either dates or a group')
-        if not isinstance(email, str):
-            raise errors.InvalidArgumentType(f'the e-mail address must be a string, got {email!r}')
+        email = self._checked_email(email)
         validation.check_whole_number(quota, 'quota')
         validation.check_flag(single_token_per_session, 'single_token_per_session')
-        validation.check_optional_uuid(group, 'group')
         validation.check_optional_uuid(session_id, 'session id')
         data = self._checked_data(data)
-        email = email.strip()
-        # Control characters (a newline above all) would let an address
-        # smuggle headers into the e-mails applications send.
-        if not self.validate_email(email) or any(ord(c) < 32 or ord(c) == 127 for c in email):
-            raise errors.InvalidEmailAddress(f'{email!r} is not an e-mail address')
-        if dates:
-            dates = validation.date_values(dates)
-            refuse_unclear_local_times(self, dates)
-
-        if group:
-            dates = self.allocation_dates_by_group(group)
-            if not dates:
-                raise errors.InvalidReservationError(f'the group {group} has no allocations')
-        prepared = self._prepare_dates(dates)
+        prepared = self._booking_dates(dates, group, refuse_empty_group=True)
         fresh = not (single_token_per_session and session_id)
         # A fresh token of dates may be approved next, without a flush in
         # between: its row takes an id from the same query.
@@ -157,43 +142,9 @@ class ReservationsMixin(SchedulerBase):
 
         token = self._session_token(session_id, single_token_per_session)
         self._remember_if_fresh(token, session_id, single_token_per_session)
-
-        def new_row(**values: Any) -> Reservation:
-            row = self.reservation_cls()
-            row.token = token
-            row.status = 'pending'
-            row.resource = self.resource
-            row.data = data
-            row.session_id = session_id
-            row.email = email
-            row.quota = quota
-            for key, value in values.items():
-                setattr(row, key, value)
-            return row
-
-        rows: list[Reservation] = []
-        if group:
-            rows.append(new_row(target=group, target_type='group'))
-        else:
-            handled_groups: set[uuid.UUID] = set()
-            for start, end in prepared:
-                for allocation, in_group, _ in own:
-                    if allocation.group in handled_groups or not allocation.overlaps(start, end):
-                        continue
-                    if in_group:
-                        # A date of one member reserves the whole group, once.
-                        handled_groups.add(allocation.group)
-                        rows.append(new_row(target=allocation.group, target_type='group'))
-                        continue
-                    rastered_start, rastered_end = rasterize_span(start, end, allocation.raster)
-                    rows.append(new_row(
-                        target=allocation.group,
-                        target_type='allocation',
-                        start=rastered_start,
-                        end=rastered_end,
-                        timezone=allocation.timezone,
-                    ))
-
+        fields = {'token': token, 'status': 'pending', 'resource': self.resource, 'data': data,
+                  'session_id': session_id, 'email': email, 'quota': quota}
+        rows = self._pending_rows(fields, group, prepared, own)
         if not rows:
             raise errors.InvalidReservationError('no allocation covers the given dates')
 
@@ -207,6 +158,40 @@ class ReservationsMixin(SchedulerBase):
         if fresh and len(rows) == 1 and rows[0].target_type == 'allocation':
             idle_memo(self.session)[ReserveChecks, token] = ReserveChecks(prepared, own, usages)
         return token
+
+    def _checked_email(self, email: object) -> str:
+        """The address, stripped, if it is one; else ``InvalidEmailAddress``."""
+        if not isinstance(email, str):
+            raise errors.InvalidArgumentType(f'the e-mail address must be a string, got {email!r}')
+        email = email.strip()
+        # Control characters (a newline above all) would let an address
+        # smuggle headers into the e-mails applications send.
+        if not self.validate_email(email) or any(ord(c) < 32 or ord(c) == 127 for c in email):
+            raise errors.InvalidEmailAddress(f'{email!r} is not an e-mail address')
+        return email
+
+    def _pending_rows(
+        self, fields: dict[str, Any], group: uuid.UUID | None, dates: list[DatePair],
+        own: list[MasterView],
+    ) -> list[Reservation]:
+        """One pending row per target: the group asked for, or what the dates
+        meet among the own masters (a group once, an allocation per date)."""
+
+        def new_row(**values: Any) -> Reservation:
+            row = self.reservation_cls()
+            for key, value in {**fields, **values}.items():
+                setattr(row, key, value)
+            return row
+
+        if group:
+            return [new_row(target=group, target_type='group')]
+        return [
+            new_row(target=target.group, target_type='group') if target.span is None else new_row(
+                target=target.group, target_type='allocation', start=target.span[0],
+                end=target.span[1], timezone=target.allocation.timezone,
+            )
+            for target in booking_targets(dates, [(v.allocation, v.in_group) for v in own])
+        ]
 
     def _reserve_checks(self, row: Reservation) -> ReserveChecks | None:
         """What ``reserve`` read for this row, if the session has done nothing
