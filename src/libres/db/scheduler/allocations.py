@@ -158,50 +158,40 @@ class AllocationsMixin(SchedulerBase):
         approve_manually: bool = False,
         skip_overlapping: bool = False,
     ) -> list[Allocation]:
-        """Create allocations for the given date ranges and return the masters."""
+        """Create allocations for the given date ranges and return the masters.
+
+        :param dates: a ``(start, end)`` pair, a sequence of pairs, or the starts
+            and ends in one flat sequence; naive datetimes are read in the
+            scheduler's zone (a time that does not exist there, or occurs
+            twice, is refused unless ``whole_day``).
+        :param raster: 5, 10, 15, 30 or 60 minutes; the spans are widened to it.
+        :param quota: spots per allocation (default 1); ``quota_limit`` the
+            most one reservation may take (0: no limit).
+        :param grouped: one group for all dates, booked only as a whole.
+        :param skip_overlapping: leave out dates that overlap an existing
+            allocation instead of raising ``OverlappingAllocationError``.
+        :returns: the new master allocations, flushed, in the order of the dates.
+        :raises InvalidAllocationError: a group that is partly available or
+            skips overlaps; an end before the start; dates overlapping each other.
+        :raises OverlappingAllocationError: a date overlaps an existing allocation.
+
+        Fires ``on_allocations_added``; one ORM INSERT for the batch.
+        """
         for flag, flag_value in (('partly_available', partly_available), ('whole_day', whole_day),
                                  ('grouped', grouped), ('approve_manually', approve_manually),
                                  ('skip_overlapping', skip_overlapping)):
             validation.check_flag(flag_value, flag)
-        dates = validation.date_values(dates)
+        values = validation.date_values(dates)
         if not whole_day:
-            refuse_unclear_local_times(self, dates, allocating=True)
-        dates = self._prepare_dates(dates)
+            refuse_unclear_local_times(self, values, allocating=True)
+        prepared = self._prepare_dates(values)
         data = self._checked_data(data)
-        group = uuid.uuid4()
-        for name, value in (('quota', quota), ('quota_limit', quota_limit)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise errors.InvalidArgumentType(f'the {name} must be a whole number, got {value!r}')
-        quota = quota or 1
-
-        if partly_available and grouped:
-            raise errors.InvalidAllocationError('a group cannot be partly available')
-        if skip_overlapping and grouped:
-            raise errors.InvalidAllocationError('a group cannot skip overlapping dates')
-        if not is_valid_raster(raster):
-            raise errors.LibresAssertionError(f'invalid raster {raster!r}: use 5, 10, 15, 30 or 60')
-        if quota < 0:
-            raise errors.InvalidArgument(f'the quota must be at least 1, got {quota}')
-        if quota_limit < 0:
-            raise errors.InvalidArgument(f'the quota limit must be 0 (no limit) or more, got {quota_limit}')
-
-        if whole_day:
-            dates = self._whole_days(dates)
-        rastered = [rasterize_span(s, e, raster) for s, e in dates]
+        quota = self._checked_allocation_options(
+            quota, quota_limit, raster, partly_available, grouped, skip_overlapping
+        )
+        rastered = self._rastered_spans(prepared, raster, whole_day)
         if not rastered:
             return []
-
-        for span in rastered:
-            if span[1] < span[0]:
-                raise errors.InvalidAllocationError(
-                    f'{errors.describe_span(span[0], span[1], self.timezone)}: an allocation must end '
-                    f'after it starts'
-                )
-        # Sorted by start, two spans overlap only if some neighbours do.
-        ordered = sorted(rastered)
-        if any(_spans_overlap(a, b) for a, b in pairwise(ordered)):
-            raise errors.InvalidAllocationError('the given dates overlap each other')
-
         columns = {
             'type': self.allocation_cls.__mapper__.polymorphic_identity,
             'resource': self.resource, 'mirror_of': self.resource,
@@ -209,28 +199,74 @@ class AllocationsMixin(SchedulerBase):
             'partly_available': partly_available, 'approve_manually': approve_manually,
             'timezone': self.timezone, 'data': data if data is not None else {}, '_raster': raster,
         }
-        batch_group = group if grouped else None
-        plain = self._plain_batch_possible(columns['data'])
-        allocations: list[Allocation] = []
-        if plain:
-            # Most batches overlap nothing: try that in the insert itself.
-            allocations = self._insert_batch(columns, batch_group, rastered, guarded=True)
-        if not allocations:
-            kept = self._without_overlaps(rastered, skip_overlapping)
-            if kept and plain:
-                allocations = self._insert_batch(columns, batch_group, kept)
-            elif kept:
-                # What the start and end setters store: rastered, aware UTC.
-                rows = [
-                    {**columns, 'group': group if grouped else uuid.uuid4(), '_start': start, '_end': end}
-                    for start, end in kept
-                ]
-                allocations = list(self.session.scalars(
-                    insert(self.allocation_cls).returning(self.allocation_cls, sort_by_parameter_order=True),
-                    rows,
-                ))
+        allocations = self._insert_allocations(columns, uuid.uuid4() if grouped else None, rastered,
+                                               skip_overlapping)
         events.on_allocations_added(self.context, allocations)
         return allocations
+
+    @staticmethod
+    def _checked_allocation_options(
+        quota: Any, quota_limit: Any, raster: Any, partly_available: bool, grouped: bool,
+        skip_overlapping: bool,
+    ) -> int:
+        """Refuse options that do not go together; return the quota to use."""
+        for name, value in (('quota', quota), ('quota_limit', quota_limit)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise errors.InvalidArgumentType(f'the {name} must be a whole number, got {value!r}')
+        if partly_available and grouped:
+            raise errors.InvalidAllocationError('a group cannot be partly available')
+        if skip_overlapping and grouped:
+            raise errors.InvalidAllocationError('a group cannot skip overlapping dates')
+        if not is_valid_raster(raster):
+            raise errors.LibresAssertionError(f'invalid raster {raster!r}: use 5, 10, 15, 30 or 60')
+        quota = quota or 1
+        if quota < 0:
+            raise errors.InvalidArgument(f'the quota must be at least 1, got {quota}')
+        if quota_limit < 0:
+            raise errors.InvalidArgument(f'the quota limit must be 0 (no limit) or more, got {quota_limit}')
+        return int(quota)
+
+    def _rastered_spans(self, dates: list[DatePair], raster: int, whole_day: bool) -> list[DatePair]:
+        """The spans on the raster (whole local days first if asked), each
+        ending after it starts and none overlapping another."""
+        if whole_day:
+            dates = self._whole_days(dates)
+        rastered = [rasterize_span(s, e, raster) for s, e in dates]
+        for span in rastered:
+            if span[1] < span[0]:
+                raise errors.InvalidAllocationError(
+                    f'{errors.describe_span(span[0], span[1], self.timezone)}: an allocation must end '
+                    f'after it starts'
+                )
+        # Sorted by start, two spans overlap only if some neighbours do.
+        if any(_spans_overlap(a, b) for a, b in pairwise(sorted(rastered))):
+            raise errors.InvalidAllocationError('the given dates overlap each other')
+        return rastered
+
+    def _insert_allocations(
+        self, columns: dict[str, Any], group: uuid.UUID | None, spans: list[DatePair],
+        skip_overlapping: bool,
+    ) -> list[Allocation]:
+        """Insert the spans that overlap nothing (or raise); ``group`` shared,
+        else a group of its own per allocation."""
+        plain = self._plain_batch_possible(columns['data'])
+        if plain:
+            # Most batches overlap nothing: try that in the insert itself.
+            inserted = self._insert_batch(columns, group, spans, guarded=True)
+            if inserted:
+                return inserted
+        kept = self._without_overlaps(spans, skip_overlapping)
+        if not kept:
+            return []
+        if plain:
+            return self._insert_batch(columns, group, kept)
+        # What the start and end setters store: rastered, aware UTC.
+        rows = [{**columns, 'group': group or uuid.uuid4(), '_start': start, '_end': end}
+                for start, end in kept]
+        return list(self.session.scalars(
+            insert(self.allocation_cls).returning(self.allocation_cls, sort_by_parameter_order=True),
+            rows,
+        ))
 
     # --- quota ----------------------------------------------------------------
 
