@@ -124,7 +124,47 @@ class AvailabilityMixin(SchedulerBase):
         groups: str = 'any',
         strict: bool = False,
     ) -> list[Allocation]:
-        """Allocations in the date range whose times meet the time window."""
+        """Allocations in the date range whose times meet the time window.
+
+        :param start, end: the date range; their times of day are the window
+            searched on each day (naive: the scheduler's zone).
+        :param days: weekdays to keep (``'mo'`` … ``'su'`` or 0–6).
+        :param minspots: keep allocations with at least this many free spots
+            (and a quota limit that allows them).
+        :param available_only: keep allocations with a free spot in the window.
+        :param whole_day, groups: ``'yes'``, ``'no'`` or ``'any'``.
+        :param strict: without it, the other members of a group found are
+            added (marked ``is_extra_result``).
+        :returns: master allocations (ORM objects) ordered by start.
+        :raises LibresAssertionError: no start or end; a bad choice.
+        :raises NotSupported: ``available_only`` with blocking resources.
+        """
+        self._check_search_arguments(start, end, days, minspots, available_only, whole_day, groups, strict)
+        window = TimeWindow(self.timezone, start, end)
+        keeps = _SearchFilter(self, window, weekdays(days) if days else None, whole_day,
+                              minspots, available_only)
+        candidates, in_range, keeps.checks_window = self._search_candidates(
+            start, end, window, available_only or bool(minspots), keeps.exposes_everything
+        )
+        grouped = self._groups_with_several(in_range) if candidates else set()
+        found: list[Allocation] = []
+        seen_groups: set[Any] = set()
+        for allocation in candidates:
+            if not keeps(allocation):
+                continue
+            in_group = allocation.group in grouped
+            if in_group:
+                seen_groups.add(allocation.group)
+            if groups == 'any' or in_group == (groups == 'yes'):
+                found.append(allocation)
+        if not strict and groups != 'no' and seen_groups:
+            found = self._with_other_members(found, seen_groups)
+        return found
+
+    def _check_search_arguments(
+        self, start: Any, end: Any, days: Any, minspots: Any, available_only: Any,
+        whole_day: Any, groups: Any, strict: Any,
+    ) -> None:
         if not (start and end):
             raise errors.LibresAssertionError('a start and an end are required')
         if whole_day not in CHOICES or groups not in CHOICES:
@@ -139,13 +179,16 @@ class AvailabilityMixin(SchedulerBase):
         if available_only and self.blocking_resources:
             raise errors.NotSupported('available_only is not supported with blocking resources')
 
-        day_filter = weekdays(days) if days else None
-        window = TimeWindow(self.timezone, start, end)
+    def _search_candidates(
+        self, start: datetime, end: datetime, window: TimeWindow, reads_slots: bool,
+        exposes_everything: bool,
+    ) -> tuple[list[Allocation], Query[Allocation], bool]:
+        """The masters in range (as objects), the query they came from, and
+        whether the window must still be checked on them."""
         in_range = self.allocations_in_range(start, end)
         # A narrow window keeps few rows: pick them from plain columns first
         # and build objects only for those. A wide one keeps most, so that
         # extra read costs more than the objects it spares.
-        exposes_everything = self.exposes_everything()
         in_window_already = exposes_everything and window.share_of_day() < NARROW_WINDOW
         if in_window_already:
             columns = in_range.with_entities(
@@ -157,53 +200,19 @@ class AvailabilityMixin(SchedulerBase):
             if len(ids) < len(rows):
                 in_range = in_range.filter(Allocation.id == any_(array_of(ids, Integer)))
         ordered = in_range.order_by(Allocation._start)
-        if not (available_only or minspots):
+        if not reads_slots:
             # Only the spot checks read the slots; the caller may still load them.
             ordered = ordered.options(lazyload(Allocation.reserved_slots))
         with self._loading_many():
-            candidates = ordered.all()
-        grouped = self._groups_with_several(in_range) if candidates else set()
+            return ordered.all(), in_range, not in_window_already
 
-        found: list[Allocation] = []
-        seen_groups: set[Any] = set()
-        for allocation in candidates:
-            if not (exposes_everything or self.is_allocation_exposed(allocation)):
-                continue
-            if not in_window_already and not window.overlaps(
-                allocation._start, allocation._end, allocation.raster
-            ):
-                continue
-            if day_filter is not None and allocation.display_start().weekday() not in day_filter:
-                continue
-            if whole_day != 'any' and allocation.whole_day != (whole_day == 'yes'):
-                continue
-            if minspots and 0 < allocation.quota_limit < minspots:
-                continue
-            if available_only:
-                s, e = window.bounds(allocation._start, allocation._end)
-                if allocation.find_spot(s, e) is None:
-                    continue
-            if minspots:
-                # Looked up on the instance: consumers replace it.
-                availability = self.availability(allocation.start, allocation.end)
-                if minspots / allocation.quota * 100 > availability:
-                    continue
-            in_group = allocation.group in grouped
-            if in_group:
-                seen_groups.add(allocation.group)
-            if groups != 'any' and in_group != (groups == 'yes'):
-                continue
-            found.append(allocation)
-
-        if not strict and groups != 'no' and seen_groups:
-            known = {a.id for a in found}
-            extras = self.allocations_by_groups(seen_groups).filter(
-                Allocation.id.notin_(known)
-            ).all()
-            for extra in extras:
-                extra.is_extra_result = True  # type: ignore[attr-defined]
-            found = sorted(found + extras, key=lambda a: a._start)
-        return found
+    def _with_other_members(self, found: list[Allocation], groups: set[Any]) -> list[Allocation]:
+        """``found`` and the other members of its groups, marked as extra."""
+        known = {a.id for a in found}
+        extras = self.allocations_by_groups(groups).filter(Allocation.id.notin_(known)).all()
+        for extra in extras:
+            extra.is_extra_result = True  # type: ignore[attr-defined]
+        return sorted(found + extras, key=lambda a: a._start)
 
     def _groups_with_several(self, candidates: Query[Allocation]) -> set[Any]:
         """The groups among the candidates' that hold more than one allocation
@@ -253,3 +262,49 @@ class AvailabilityMixin(SchedulerBase):
                 availability = Queries.availability_by_allocations(siblings)
             for master in (a for a in siblings if a.is_master):
                 yield master, availability, master.availability_partitions(normalize_dst=normalize_dst)
+
+
+class _SearchFilter:
+    """Whether one candidate of ``search_allocations`` meets every criterion
+    but the group one (exposure, window, weekday, whole day, spots)."""
+
+    def __init__(
+        self, scheduler: AvailabilityMixin, window: TimeWindow, days: set[Any] | None,
+        whole_day: str, minspots: int, available_only: bool,
+    ) -> None:
+        self.scheduler = scheduler
+        self.window = window
+        self.days = days
+        self.whole_day = whole_day
+        self.minspots = minspots
+        self.available_only = available_only
+        self.checks_window = True  # unless the candidates were picked in the window
+        self.exposes_everything = scheduler.exposes_everything()
+
+    def __call__(self, allocation: Allocation) -> bool:
+        return self._shown(allocation) and self._has_room(allocation)
+
+    def _shown(self, allocation: Allocation) -> bool:
+        if not (self.exposes_everything or self.scheduler.is_allocation_exposed(allocation)):
+            return False
+        if self.checks_window and not self.window.overlaps(
+            allocation._start, allocation._end, allocation.raster
+        ):
+            return False
+        if self.days is not None and allocation.display_start().weekday() not in self.days:
+            return False
+        return self.whole_day == 'any' or allocation.whole_day == (self.whole_day == 'yes')
+
+    def _has_room(self, allocation: Allocation) -> bool:
+        if self.minspots and 0 < allocation.quota_limit < self.minspots:
+            return False
+        if self.available_only:
+            s, e = self.window.bounds(allocation._start, allocation._end)
+            if allocation.find_spot(s, e) is None:
+                return False
+        if self.minspots:
+            # Looked up on the instance: consumers replace it.
+            availability = self.scheduler.availability(allocation.start, allocation.end)
+            if self.minspots / allocation.quota * 100 > availability:
+                return False
+        return True
