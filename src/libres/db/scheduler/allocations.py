@@ -365,6 +365,18 @@ class AllocationsMixin(SchedulerBase):
         whole_day: bool | None = None,
         data: Any = missing,
     ) -> None:
+        """Move an allocation (its master and mirrors) to new dates, and/or
+        give its group a new group id, quota, quota limit or approval mode.
+
+        :param master_id: the master allocation's id.
+        :param new_start, new_end: the new span (naive: the scheduler's zone);
+            ``whole_day`` widens it to whole local days.
+        :param data: new data for the moved allocations (default: unchanged).
+        :raises LibresAssertionError: no id; nothing to change; another zone.
+        :raises OverlappingAllocationError: the new span meets another allocation.
+        :raises AffectedReservationError: a booked slot would fall outside;
+            ``AffectedPendingReservationError`` for a waiting reservation.
+        """
         if not master_id:
             raise errors.LibresAssertionError('a master id is required')
         if not ((new_start and new_end) or group or new_quota):
@@ -373,64 +385,19 @@ class AllocationsMixin(SchedulerBase):
         validation.check_optional_uuid(group, 'group')
         validation.check_optional_id(new_quota, 'quota')
         validation.check_optional_id(quota_limit, 'quota limit')
-        if new_start and new_end and not whole_day:
-            refuse_unclear_local_times(self, (new_start, new_end), allocating=True)
         if new_start and new_end:
-            new_start, new_end = self._prepare_date(new_start), self._prepare_date(new_end)
+            new_start, new_end = self._new_allocation_dates(new_start, new_end, bool(whole_day))
 
         master = self.allocation_by_id(master_id)
         changing = [master, *self.allocation_mirrors_by_master(master)]
-        ids = [a.id for a in changing]
-
         if master.timezone != self.timezone:
             raise errors.LibresAssertionError(
                 f'allocation {master.id} was made in {master.timezone}, this scheduler is in {self.timezone}'
             )
         if not (group or master.group):
             raise errors.LibresAssertionError(f'allocation {master.id} has no group')
-
-        new_start = new_start or master.start
-        new_end = new_end or master.end
-        if whole_day:
-            new_start = align_date_to_day(new_start, self.timezone, 'down')
-            new_end = align_date_to_day(new_end, self.timezone, 'up')
-        if new_end < new_start:
-            raise errors.InvalidAllocationError(
-                f'{errors.describe_span(new_start, new_end, self.timezone)}: an allocation must end '
-                f'after it starts'
-            )
-
-        new = self.allocation_cls(
-            start=new_start, end=new_end, raster=master.raster, timezone=self.timezone
-        )
-        overlapping = self.allocations_in_range(new.start, new.end).filter(
-            not_(Allocation.id.in_([i for i in ids if i is not None]))
-        ).first()
-        if overlapping is not None:
-            raise errors.OverlappingAllocationError(new.start, new.end, overlapping, timezone=self.timezone)
-
-        changes_span = new.start != master.start or new.end != master.end
-        for allocation in changing:
-            if allocation.is_transient:
-                continue
-            if allocation.partly_available:
-                for slot in allocation.reserved_slots:
-                    if not new.contains(slot.start, slot.end):
-                        raise errors.AffectedReservationError(slot, timezone=self.timezone)
-                if allocation is master:
-                    for pending in self._pending_spans(master):
-                        if pending.start is not None and pending.end is not None and \
-                                not new.contains(pending.start, pending.end):
-                            raise errors.AffectedPendingReservationError(pending, timezone=self.timezone)
-            elif changes_span:
-                if allocation.reserved_slots:
-                    raise errors.AffectedReservationError(
-                        allocation.reserved_slots[0], timezone=self.timezone
-                    )
-                if allocation is master:
-                    pending_row = self._pending_spans(master).first()
-                    if pending_row is not None:
-                        raise errors.AffectedPendingReservationError(pending_row, timezone=self.timezone)
+        new = self._moved_span(master, changing, new_start, new_end, whole_day)
+        self._refuse_moving_bookings(master, changing, new)
 
         for member in self.allocations_by_group(group or master.group):
             if approve_manually is not None:
@@ -446,6 +413,65 @@ class AllocationsMixin(SchedulerBase):
             allocation.group = group or master.group
             if data is not missing:
                 allocation.data = self._checked_data(data)
+
+    def _new_allocation_dates(self, start: datetime, end: datetime, whole_day: bool) -> DatePair:
+        """Aware UTC; naive times in the DST gap or repeated hour refused
+        (not for whole days, which are widened to local midnights later)."""
+        if not whole_day:
+            refuse_unclear_local_times(self, (start, end), allocating=True)
+        return self._prepare_date(start), self._prepare_date(end)
+
+    def _moved_span(
+        self, master: Allocation, changing: list[Allocation], new_start: datetime | None,
+        new_end: datetime | None, whole_day: bool | None,
+    ) -> Allocation:
+        """The new span as an unsaved allocation (rastered like the master),
+        refused if it ends before it starts or meets another allocation."""
+        new_start = new_start or master.start
+        new_end = new_end or master.end
+        if whole_day:
+            new_start = align_date_to_day(new_start, self.timezone, 'down')
+            new_end = align_date_to_day(new_end, self.timezone, 'up')
+        if new_end < new_start:
+            raise errors.InvalidAllocationError(
+                f'{errors.describe_span(new_start, new_end, self.timezone)}: an allocation must end '
+                f'after it starts'
+            )
+        new = self.allocation_cls(
+            start=new_start, end=new_end, raster=master.raster, timezone=self.timezone
+        )
+        ids = [a.id for a in changing if a.id is not None]
+        overlapping = self.allocations_in_range(new.start, new.end).filter(
+            not_(Allocation.id.in_(ids))
+        ).first()
+        if overlapping is not None:
+            raise errors.OverlappingAllocationError(new.start, new.end, overlapping, timezone=self.timezone)
+        return new
+
+    def _refuse_moving_bookings(
+        self, master: Allocation, changing: list[Allocation], new: Allocation
+    ) -> None:
+        """Refuse a move that would leave a booked slot or a waiting
+        reservation outside the new span (whole-only allocations: any move)."""
+        changes_span = new.start != master.start or new.end != master.end
+        for allocation in changing:
+            if allocation.is_transient:
+                continue
+            if allocation.partly_available:
+                for slot in allocation.reserved_slots:
+                    if not new.contains(slot.start, slot.end):
+                        raise errors.AffectedReservationError(slot, timezone=self.timezone)
+            elif changes_span and allocation.reserved_slots:
+                raise errors.AffectedReservationError(allocation.reserved_slots[0], timezone=self.timezone)
+        if master.partly_available:
+            for pending in self._pending_spans(master):
+                if pending.start is not None and pending.end is not None and \
+                        not new.contains(pending.start, pending.end):
+                    raise errors.AffectedPendingReservationError(pending, timezone=self.timezone)
+        elif changes_span:
+            pending_row = self._pending_spans(master).first()
+            if pending_row is not None:
+                raise errors.AffectedPendingReservationError(pending_row, timezone=self.timezone)
 
     def _pending_spans(self, master: Allocation) -> Any:
         return self.session.query(Reservation.id, Reservation.start, Reservation.end).filter(
