@@ -18,8 +18,14 @@ class RulesMixin:
         return RuleBook(self)  # type: ignore[arg-type]
 
     def extinguish_managed_records(self) -> None:
-        """Also the resource's rules: left behind, cron would make their
-        allocations again."""
+        """Delete everything this scheduler owns: rules, reservations, blockers, slots, allocations.
+
+        The recurring rules go first: left behind, cron would make their
+        allocations again. The rest are bulk deletes, as in libres 1.4.0: no
+        event fires; objects of them loaded in the session are marked deleted
+        (`synchronize_session='fetch'`), then the session is expired. Nothing is
+        committed.
+        """
         self._rule_book().delete_all()
         super().extinguish_managed_records()  # type: ignore[misc]
 
