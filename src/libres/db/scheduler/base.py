@@ -187,6 +187,7 @@ class SchedulerBase(ContextServicesMixin):
 
     @cached_property
     def blocking_resources(self) -> frozenset[uuid.UUID]:
+        """The resource UUIDs of `blocking_names`, whose bookings also block this scheduler (cached)."""
         return frozenset(self.generate_uuid(name) for name in self.blocking_names)
 
     def clone(self) -> Self:
