@@ -93,8 +93,15 @@ class Queries(ContextServicesMixin):
 
     @staticmethod
     def availability_by_allocations(allocations: Iterable[Allocation]) -> float:
-        """Mean availability of masters and mirrors; mirrors never written
-        count as completely free."""
+        """The mean availability, in percent (0–100), of masters and mirrors.
+
+        Mirrors never written count as completely free: each master adds its
+        quota to the spots expected. Reads the given objects only.
+
+        :param allocations: an iterable of `Allocation`.
+        :returns: a `float`; `0` when no master is among them.
+        :raises InvalidArgumentType: not an iterable of `Allocation`.
+        """
         total = 0.0
         count = 0
         expected = 0
@@ -143,8 +150,21 @@ class Queries(ContextServicesMixin):
     def availability_by_day(
         self, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
     ) -> dict[date, tuple[float, set[uuid.UUID]]]:
-        """Availability per day, keyed by the UTC date of each allocation's
-        start (kept from the original, whatever the local date)."""
+        """The availability per day of the resources' allocations in the range.
+
+        Keyed by the UTC date of each allocation's start (kept from the original,
+        whatever the local date); hidden allocations (exposure) are left out.
+        Read-only; runs on a replica when one is configured.
+
+        :param start: an aware `datetime` (`Queries` has no zone to read naive ones in).
+        :param end: likewise.
+        :param resources: an iterable of resource UUIDs.
+        :returns: a dict of `date` to `(availability in percent, set of the
+            resources with allocations that day)`.
+        :raises InvalidArgumentType: a date is not a `datetime`.
+        :raises NaiveDatetimeRefused: a date is naive.
+        :raises InvalidUUID: a resource is not a UUID.
+        """
         _check_range(start, end)
         resources = list(resources) if isinstance(resources, (list, tuple, set, frozenset)) else resources
         validation.check_uuids(resources, 'resources')
@@ -168,10 +188,23 @@ class Queries(ContextServicesMixin):
         resource: uuid.UUID,
         blocking_resources: Iterable[uuid.UUID],
     ) -> tuple[dict[datetime, int], set[datetime]]:
-        """Count reservations and blockers per 5-minute slice of the range.
+        """What the resources booked in the range, per 5-minute slice.
 
-        Slots of mirrors count too (the original saw only master resources,
-        so bookings that landed on mirrors went unnoticed)."""
+        Slots of mirrors count too (the original saw only master resources, so
+        bookings that landed on mirrors went unnoticed). Read-only; runs on a
+        replica when one is configured.
+
+        :param start: an aware `datetime` (`Queries` has no zone to read naive ones in).
+        :param end: likewise.
+        :param resource: the scheduler's resource UUID.
+        :param blocking_resources: an iterable of further resource UUIDs.
+        :returns: `(reserved, blocked)`: a dict of slice start (aware UTC) to the
+            number of reservation slots there, and the set of slice starts a
+            blocker holds.
+        :raises InvalidArgumentType: a date is not a `datetime`.
+        :raises NaiveDatetimeRefused: a date is naive.
+        :raises InvalidUUID: a resource is not a UUID.
+        """
         _check_range(start, end)
         validation.check_uuid(resource, 'resource')
         validation.check_uuids(list(blocking_resources), 'blocking resources')
@@ -201,7 +234,22 @@ class Queries(ContextServicesMixin):
         blocking_resources: Iterable[uuid.UUID],
         normalize_dst: bool = True,
     ) -> Iterator[tuple[Allocation, float, list[tuple[float, bool]]]]:
-        """Availability that also counts what blocking resources have booked."""
+        """Each allocation with its availability, what blocking resources booked counted as taken.
+
+        Blocked time shows as taken but leaves the denominator of the share.
+
+        :param allocations: a sequence of `Allocation`.
+        :param resource: the scheduler's resource UUID.
+        :param blocking_resources: an iterable of resource UUIDs.
+        :param normalize_dst: `True` (default) measures a partly available
+            allocation on a DST change day as if the day had 24 hours.
+        :returns: an iterator of `(allocation, availability in percent,
+            partitions)`, partitions a list of `(percent, taken)` pairs.
+        :raises InvalidArgumentType: not a sequence of `Allocation`.
+        :raises InvalidUUID: a resource is not a UUID.
+        :raises NotSupported: while iterating, for a partly available allocation
+            with a quota above 1.
+        """
         allocations = _allocations(allocations)
         validation.check_uuid(resource, 'resource')
         if not allocations:

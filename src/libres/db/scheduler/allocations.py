@@ -307,7 +307,19 @@ class AllocationsMixin(SchedulerBase):
     def reordered_keylist(
         self, allocations: list[Allocation], new_quota: int
     ) -> dict[uuid.UUID, uuid.UUID | None]:
-        """Map every reserved key to the key it moves to (free keys: None)."""
+        """Where each booked spot moves when the quota shrinks (used by `change_quota`).
+
+        Booked spots close up to the front, in key order; nothing is changed.
+
+        :param allocations: a list of one master and all its mirrors (imaginary
+            ones included, as `[master, *allocation_mirrors_by_master(master)]`).
+        :param new_quota: an `int` (checked only for its type).
+        :returns: a dict of every spot's resource UUID to the resource it moves
+            to; `None` for free spots.
+        :raises InvalidArgumentType: not a list of `Allocation`, or the quota not
+            a whole number.
+        :raises LibresAssertionError: not exactly one master among them.
+        """
         if not isinstance(allocations, (list, tuple)) or \
                 not all(isinstance(a, Allocation) for a in allocations):
             raise errors.InvalidArgumentType(
