@@ -237,6 +237,7 @@ class Queries(ContextServicesMixin):
         """Each allocation with its availability, what blocking resources booked counted as taken.
 
         Blocked time shows as taken but leaves the denominator of the share.
+        A generator: the arguments are checked when iteration starts.
 
         :param allocations: a sequence of `Allocation`.
         :param resource: the scheduler's resource UUID.

@@ -276,7 +276,8 @@ class AvailabilityMixin(SchedulerBase):
 
         With blocking resources, what they booked counts as taken (see
         `Queries.allocations_with_availability_by_range`). Read-only; runs on a
-        replica when one is configured.
+        replica when one is configured. A generator: the dates are checked
+        when iteration starts.
 
         :param start: a `datetime`; naive values are read in the scheduler's
             zone, aware ones converted.
