@@ -851,6 +851,8 @@ class SchedulerBase(ContextServicesMixin):
     ) -> Iterator[tuple[datetime, datetime]]:
         """Per allocation (in start order): a time of day limited to it.
 
+        A generator: the arguments are checked when iteration starts.
+
         :param ids: an iterable of `int` allocation ids of this scheduler.
         :param start_time: a `time` of day, or `None` for the allocation's own start.
         :param end_time: a `time` of day, or `None` for the allocation's own end.
