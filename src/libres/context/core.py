@@ -134,15 +134,18 @@ class ContextServicesMixin:
 
     @cached_property
     def is_allocation_exposed(self) -> Callable[[Any], bool]:
+        """The context's `exposure` service: whether an allocation may be shown (cached)."""
         exposure = self.context.get_service('exposure')
         return exposure.is_allocation_exposed  # type: ignore[no-any-return]
 
     @cached_property
     def generate_uuid(self) -> Callable[[str | uuid.UUID], uuid.UUID]:
+        """The context's `uuid_generator` service: a name to its resource UUID (cached)."""
         return self.context.get_service('uuid_generator')  # type: ignore[no-any-return]
 
     @cached_property
     def validate_email(self) -> Callable[[str], bool]:
+        """The context's `email_validator` service: whether a string is an address (cached)."""
         return self.context.get_service('email_validator')  # type: ignore[no-any-return]
 
     def exposes_everything(self) -> bool:
@@ -161,6 +164,7 @@ class ContextServicesMixin:
 
     @property
     def session_provider(self) -> SessionProvider:
+        """The context's `session_provider` service (not cached)."""
         return self.context.get_service('session_provider')  # type: ignore[no-any-return]
 
     @property
@@ -177,19 +181,39 @@ class ContextServicesMixin:
         return reads.primary_reads() if reads is not None else nullcontext()
 
     def close(self) -> None:
+        """Close the session: its transaction is rolled back and its objects detached.
+
+        Nothing is committed; the next use of `session` begins anew.
+        """
         self.session.close()
 
     @property
     def begin_nested(self) -> Callable[[], SessionTransaction]:
+        """`begin_nested` of the session: call it to open a savepoint."""
         return self.session.begin_nested
 
     def commit(self) -> None:
-        """Commit the session; a violation of libres' constraints raises the
-        library's error (see :mod:`libres.db.errors_translation`)."""
+        """Commit the session (a flush first, through the unit of work).
+
+        A database error of libres' own constraints or triggers raises the
+        library's error, the database error chained (see
+        `libres.db.errors_translation`); the session must then be rolled back.
+
+        :raises ReservedSlotTaken: another booking took a slot first (an
+            `AlreadyReservedError` and an `IntegrityError`).
+        :raises AllocationsOverlap: allocations of one resource would overlap.
+        :raises ConstraintViolation: another of libres' constraints refused the write.
+        :raises SchemaMissing: the database lacks the libres tables.
+        """
         from libres.db.errors_translation import translated
 
         with translated():
             self.session.commit()
 
     def rollback(self) -> None:
+        """Roll the session back: every change since the last commit is undone.
+
+        Objects of the session are expired (read again when next used); no
+        event fires.
+        """
         self.session.rollback()

@@ -43,11 +43,30 @@ class Queries(ContextServicesMixin):
     # --- ranges ---------------------------------------------------------------
 
     def all_allocations_in_range(self, start: datetime, end: datetime) -> Query[Allocation]:
+        """Every allocation in the database overlapping `[start, end]` (both ends inclusive).
+
+        Of any resource, masters and mirrors alike.
+
+        :param start: an aware `datetime` (`Queries` has no zone to read naive ones in).
+        :param end: likewise.
+        :returns: a `Query` of `Allocation`, not yet run and unordered.
+        :raises InvalidArgumentType: a date is not a `datetime`.
+        :raises NaiveDatetimeRefused: a date is naive (a `NotTimezoneAware`).
+        """
         _check_range(start, end)
         return self.allocations_in_range(self.session.query(Allocation), start, end)
 
     @staticmethod
     def allocations_in_range(query: Query[T], start: datetime, end: datetime) -> Query[T]:
+        """The query, limited to allocations overlapping `[start, end]` (both ends inclusive).
+
+        :param query: a `Query` of `Allocation` (or selecting its columns).
+        :param start: a `datetime`; give aware ones (`Queries` has no zone to
+            read naive ones in).
+        :param end: likewise.
+        :returns: the filtered `Query`, not yet run.
+        :raises InvalidArgumentType: `query` is not a `Query`, or a date not a `datetime`.
+        """
         _check_query(query)
         validation.check_datetime(start, 'start')
         validation.check_datetime(end, 'end')
@@ -55,6 +74,15 @@ class Queries(ContextServicesMixin):
 
     @staticmethod
     def overlapping_allocations(query: Query[T], dates: Iterable[DatePair]) -> Query[T]:
+        """The query, limited to allocations overlapping any of the ranges, in one statement.
+
+        :param query: a `Query` of `Allocation`.
+        :param dates: an iterable of `(start, end)` pairs of aware `datetime`s;
+            an empty one matches nothing.
+        :returns: the filtered `Query`, not yet run.
+        :raises InvalidArgumentType: `query` is not a `Query`, or `dates` not
+            pairs of `datetime`s.
+        """
         _check_query(query)
         dates = list(dates) if not isinstance(dates, (str, bytes)) and isinstance(dates, Iterable) else dates
         validation.check_date_pairs(dates)
@@ -65,8 +93,15 @@ class Queries(ContextServicesMixin):
 
     @staticmethod
     def availability_by_allocations(allocations: Iterable[Allocation]) -> float:
-        """Mean availability of masters and mirrors; mirrors never written
-        count as completely free."""
+        """The mean availability, in percent (0–100), of masters and mirrors.
+
+        Mirrors never written count as completely free: each master adds its
+        quota to the spots expected. Reads the given objects only.
+
+        :param allocations: an iterable of `Allocation`.
+        :returns: a `float`; `0` when no master is among them.
+        :raises InvalidArgumentType: not an iterable of `Allocation`.
+        """
         total = 0.0
         count = 0
         expected = 0
@@ -90,6 +125,20 @@ class Queries(ContextServicesMixin):
     def availability_by_range(
         self, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
     ) -> float:
+        """The mean availability, in percent (0–100), of the resources' allocations in the range.
+
+        Every spot counts, mirrors not written yet as free; allocations the
+        context's exposure hides are left out. Read-only; runs on a replica when
+        one is configured.
+
+        :param start: an aware `datetime` (`Queries` has no zone to read naive ones in).
+        :param end: likewise.
+        :param resources: an iterable of resource UUIDs.
+        :returns: a `float` (0 when no allocation lies in the range).
+        :raises InvalidArgumentType: a date is not a `datetime`, or `resources` not a list.
+        :raises NaiveDatetimeRefused: a date is naive.
+        :raises InvalidUUID: a resource is not a UUID.
+        """
         _check_range(start, end)
         resources = list(resources) if isinstance(resources, (list, tuple, set, frozenset)) else resources
         validation.check_uuids(resources, 'resources')
@@ -101,8 +150,21 @@ class Queries(ContextServicesMixin):
     def availability_by_day(
         self, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
     ) -> dict[date, tuple[float, set[uuid.UUID]]]:
-        """Availability per day, keyed by the UTC date of each allocation's
-        start (kept from the original, whatever the local date)."""
+        """The availability per day of the resources' allocations in the range.
+
+        Keyed by the UTC date of each allocation's start (kept from the original,
+        whatever the local date); hidden allocations (exposure) are left out.
+        Read-only; runs on a replica when one is configured.
+
+        :param start: an aware `datetime` (`Queries` has no zone to read naive ones in).
+        :param end: likewise.
+        :param resources: an iterable of resource UUIDs.
+        :returns: a dict of `date` to `(availability in percent, set of the
+            resources with allocations that day)`.
+        :raises InvalidArgumentType: a date is not a `datetime`.
+        :raises NaiveDatetimeRefused: a date is naive.
+        :raises InvalidUUID: a resource is not a UUID.
+        """
         _check_range(start, end)
         resources = list(resources) if isinstance(resources, (list, tuple, set, frozenset)) else resources
         validation.check_uuids(resources, 'resources')
@@ -126,10 +188,23 @@ class Queries(ContextServicesMixin):
         resource: uuid.UUID,
         blocking_resources: Iterable[uuid.UUID],
     ) -> tuple[dict[datetime, int], set[datetime]]:
-        """Count reservations and blockers per 5-minute slice of the range.
+        """What the resources booked in the range, per 5-minute slice.
 
-        Slots of mirrors count too (the original saw only master resources,
-        so bookings that landed on mirrors went unnoticed)."""
+        Slots of mirrors count too (the original saw only master resources, so
+        bookings that landed on mirrors went unnoticed). Read-only; runs on a
+        replica when one is configured.
+
+        :param start: an aware `datetime` (`Queries` has no zone to read naive ones in).
+        :param end: likewise.
+        :param resource: the scheduler's resource UUID.
+        :param blocking_resources: an iterable of further resource UUIDs.
+        :returns: `(reserved, blocked)`: a dict of slice start (aware UTC) to the
+            number of reservation slots there, and the set of slice starts a
+            blocker holds.
+        :raises InvalidArgumentType: a date is not a `datetime`.
+        :raises NaiveDatetimeRefused: a date is naive.
+        :raises InvalidUUID: a resource is not a UUID.
+        """
         _check_range(start, end)
         validation.check_uuid(resource, 'resource')
         validation.check_uuids(list(blocking_resources), 'blocking resources')
@@ -159,7 +234,23 @@ class Queries(ContextServicesMixin):
         blocking_resources: Iterable[uuid.UUID],
         normalize_dst: bool = True,
     ) -> Iterator[tuple[Allocation, float, list[tuple[float, bool]]]]:
-        """Availability that also counts what blocking resources have booked."""
+        """Each allocation with its availability, what blocking resources booked counted as taken.
+
+        Blocked time shows as taken but leaves the denominator of the share.
+        A generator: the arguments are checked when iteration starts.
+
+        :param allocations: a sequence of `Allocation`.
+        :param resource: the scheduler's resource UUID.
+        :param blocking_resources: an iterable of resource UUIDs.
+        :param normalize_dst: `True` (default) measures a partly available
+            allocation on a DST change day as if the day had 24 hours.
+        :returns: an iterator of `(allocation, availability in percent,
+            partitions)`, partitions a list of `(percent, taken)` pairs.
+        :raises InvalidArgumentType: not a sequence of `Allocation`.
+        :raises InvalidUUID: a resource is not a UUID.
+        :raises NotSupported: while iterating, for a partly available allocation
+            with a quota above 1.
+        """
         allocations = _allocations(allocations)
         validation.check_uuid(resource, 'resource')
         if not allocations:
@@ -182,6 +273,24 @@ class Queries(ContextServicesMixin):
         blocking_resources: Iterable[uuid.UUID],
         normalize_dst: bool = True,
     ) -> Iterator[tuple[Allocation, float, list[tuple[float, bool]]]]:
+        """Each exposed master of `resource` in the range, with what blocking resources booked counted.
+
+        :param start: an aware `datetime` (`Queries` has no zone to read naive ones in).
+        :param end: likewise.
+        :param resource: the scheduler's resource UUID.
+        :param blocking_resources: an iterable of resource UUIDs whose bookings
+            count as taken.
+        :param normalize_dst: `True` (default) measures a partly available
+            allocation on a DST change day as if the day had 24 hours.
+        :returns: an iterator of `(allocation, availability, partitions)` in start
+            order: the master, its free share in percent and a list of
+            `(percent of the allocation, taken)` pairs.
+        :raises InvalidUUID: a resource is not a UUID.
+        :raises InvalidArgumentType: a date is not a `datetime`.
+        :raises NaiveDatetimeRefused: a date is naive.
+        :raises NotSupported: while iterating, for a partly available
+            allocation with a quota above 1.
+        """
         validation.check_uuid(resource, 'resource')
         query = self.all_allocations_in_range(start, end).filter(
             Allocation.mirror_of == resource, Allocation.resource == resource
@@ -194,6 +303,15 @@ class Queries(ContextServicesMixin):
     # --- browser sessions -----------------------------------------------------
 
     def reservations_by_session(self, session_id: uuid.UUID | None) -> Query[Reservation]:
+        """The reservations (of any resource) of a browser session, oldest first.
+
+        An empty session id logs a warning (`'empty session id'`) and gives a
+        query that matches nothing, never every reservation.
+
+        :param session_id: the session UUID (or a string holding one), or `None`.
+        :returns: a `Query` of `Reservation`, not yet run.
+        :raises InvalidUUID: the session id is not a UUID.
+        """
         validation.check_optional_uuid(session_id or None, 'session id')
         query = self.session.query(Reservation)
         if not session_id:
@@ -205,6 +323,18 @@ class Queries(ContextServicesMixin):
     def confirm_reservations_for_session(
         self, session_id: uuid.UUID, token: uuid.UUID | None = None
     ) -> None:
+        """Confirm a session's reservations (or those of one token): they leave the cart.
+
+        Sets `session_id` to `None` on each (written with the next flush);
+        confirming does not approve. Fires `on_reservations_confirmed` with the
+        rows and the session id.
+
+        :param session_id: the session UUID (or a string holding one).
+        :param token: a reservation token to confirm only its rows, or `None` for all.
+        :raises LibresAssertionError: the session id is empty.
+        :raises InvalidUUID: the session id or the token is not a UUID.
+        :raises NoReservationsToConfirm: nothing of the session (and token) is left.
+        """
         if not session_id:
             raise errors.LibresAssertionError('a session id is required')
         validation.check_uuid(session_id, 'session id')
@@ -220,6 +350,20 @@ class Queries(ContextServicesMixin):
         events.on_reservations_confirmed(self.context, reservations, session_id)
 
     def remove_reservation_from_session(self, session_id: uuid.UUID, token: uuid.UUID) -> None:
+        """Remove a token's reservations from a browser session, with their slots.
+
+        The rows go through the unit of work, their slots (of any resource) by a
+        bulk delete; the other reservations of the session get a new `modified`
+        time, so the cart's expiry restarts. Then the session is expired. No
+        event fires.
+
+        :param session_id: the session UUID (or a string holding one).
+        :param token: the reservation token (a UUID or a string holding one).
+        :raises LibresAssertionError: the session id or the token is empty.
+        :raises InvalidUUID: the session id or the token is not a UUID.
+        :raises RecordNotFound: the session has no reservation of this token (a
+            SQLAlchemy `NoResultFound` too).
+        """
         if not session_id or not token:
             raise errors.LibresAssertionError('a session id and a token are required')
         validation.check_uuid(session_id, 'session id')
@@ -244,6 +388,17 @@ class Queries(ContextServicesMixin):
     def find_expired_reservation_sessions(
         self, expiration_date: datetime | None
     ) -> list[uuid.UUID]:
+        """The browser sessions whose pending reservations saw no activity since `expiration_date`.
+
+        A session has expired when the latest `created` or `modified` time of its
+        pending reservations lies strictly before `expiration_date`. Over the
+        whole database; read-only.
+
+        :param expiration_date: an aware `datetime`, or `None` for 15 minutes ago.
+        :returns: a list of session UUIDs.
+        :raises InvalidArgumentType: the date is not a `datetime`.
+        :raises NaiveDatetimeRefused: the date is naive.
+        """
         if expiration_date is None:
             expiration_date = utcnow() - SESSION_EXPIRY
         validation.check_datetime(expiration_date, 'expiration date')
@@ -263,6 +418,17 @@ class Queries(ContextServicesMixin):
     def remove_expired_reservation_sessions(
         self, expiration_date: datetime | None = None
     ) -> list[uuid.UUID]:
+        """Delete the expired browser sessions: all their reservations with their slots.
+
+        Bulk deletes (approved rows still carrying the session id go too), then
+        the session is expired; allocations are untouched. No event fires.
+
+        :param expiration_date: as for `find_expired_reservation_sessions`
+            (`None`: 15 minutes ago).
+        :returns: the ids of the sessions removed, a list of UUIDs.
+        :raises InvalidArgumentType: the date is not a `datetime`.
+        :raises NaiveDatetimeRefused: the date is naive.
+        """
         expired = self.find_expired_reservation_sessions(expiration_date)
         if expired:
             tokens = select(Reservation.token).where(Reservation.session_id.in_(expired))

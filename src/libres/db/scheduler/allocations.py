@@ -271,7 +271,21 @@ class AllocationsMixin(SchedulerBase):
     # --- quota ----------------------------------------------------------------
 
     def change_quota(self, master: Allocation, new_quota: int) -> None:
-        """Change the quota; when it shrinks, booked spots move to the front."""
+        """Change the quota of a master and its mirrors.
+
+        Growing only sets the quota. Shrinking moves booked slots to the front
+        spots, flushes after each move and deletes the mirrors no longer needed
+        (bulk delete, then the session is expired). No event fires.
+
+        :param master: the master `Allocation` (one read from a replica is
+            changed on the primary).
+        :param new_quota: an `int`, at least 1.
+        :raises InvalidArgumentType: the master is not an `Allocation` or the
+            quota not a whole number.
+        :raises LibresAssertionError: the quota is below 1.
+        :raises AffectedReservationError: fewer spots are free than the quota
+            shrinks by (`existing` is `None`; the message says how many to remove).
+        """
         if not isinstance(master, Allocation):
             raise errors.InvalidArgumentType(f'the master must be an Allocation, got {master!r}')
         validation.check_whole_number(new_quota, 'quota')
@@ -329,7 +343,19 @@ class AllocationsMixin(SchedulerBase):
     def reordered_keylist(
         self, allocations: list[Allocation], new_quota: int
     ) -> dict[uuid.UUID, uuid.UUID | None]:
-        """Map every reserved key to the key it moves to (free keys: None)."""
+        """Where each booked spot moves when the quota shrinks (used by `change_quota`).
+
+        Booked spots close up to the front, in key order; nothing is changed.
+
+        :param allocations: a list of one master and all its mirrors (imaginary
+            ones included, as `[master, *allocation_mirrors_by_master(master)]`).
+        :param new_quota: an `int` (checked only for its type).
+        :returns: a dict of every spot's resource UUID to the resource it moves
+            to; `None` for free spots.
+        :raises InvalidArgumentType: not a list of `Allocation`, or the quota not
+            a whole number.
+        :raises LibresAssertionError: not exactly one master among them.
+        """
         if not isinstance(allocations, (list, tuple)) or \
                 not all(isinstance(a, Allocation) for a in allocations):
             raise errors.InvalidArgumentType(
@@ -481,6 +507,21 @@ class AllocationsMixin(SchedulerBase):
     def remove_allocation(
         self, id: int | None = None, groups: Iterable[uuid.UUID] | None = None
     ) -> None:
+        """Delete an allocation with its mirrors, or every allocation of some groups.
+
+        Deleted through the unit of work (`session.delete`, flushed with the
+        next flush); imaginary mirrors are skipped. No event fires.
+
+        :param id: the `int` id of an allocation of this scheduler; if given,
+            `groups` is ignored.
+        :param groups: an iterable of group UUIDs: all their masters and mirrors.
+        :raises NotSupported: neither is given (a `NotImplementedError` too).
+        :raises RecordNotFound: no allocation of this scheduler has the id.
+        :raises InvalidUUID: a group is not a UUID.
+        :raises LibresAssertionError: an allocation belongs to another scheduler.
+        :raises AffectedReservationError: an allocation holds a reserved slot.
+        :raises AffectedPendingReservationError: a pending reservation waits for one.
+        """
         if id:
             allocations = self.allocation_by_id(id).siblings()
         elif groups:
@@ -510,7 +551,21 @@ class AllocationsMixin(SchedulerBase):
         days: Iterable[Any] | None = None,
         exclude_groups: bool = False,
     ) -> int:
-        """Delete allocations nobody booked, blocked or waits for; return how many."""
+        """Delete allocations nobody booked, blocked or waits for, inside `[start, end]`.
+
+        A group goes only when all of it lies in the range and no reservation
+        or blocker targets it. Without `days`: one bulk delete; with `days`: deleted one by one
+        through the unit of work. No event fires.
+
+        :param start: a `date` (midnight) or `datetime`; naive values are read in
+            the scheduler's zone, aware ones converted.
+        :param end: likewise (a plain `date` means midnight at its start).
+        :param days: weekdays like `['mo', 'tu']` (of the local start); any
+            weekday filter also leaves grouped allocations alone.
+        :param exclude_groups: `True` leaves grouped allocations alone.
+        :returns: the number of allocations deleted.
+        :raises InvalidArgumentType: a date is not a date, or `days` not a list.
+        """
         for name, value in (('start', start), ('end', end)):
             if not isinstance(value, date):
                 raise errors.InvalidArgumentType(f'the {name} must be a date or datetime, got {value!r}')

@@ -86,7 +86,18 @@ class AvailabilityMixin(SchedulerBase):
 
     @replica_read
     def availability(self, start: datetime | None = None, end: datetime | None = None) -> float:
-        """Free share of this scheduler's allocations in the range, in percent."""
+        """The free share of this scheduler's allocations in the range, in percent (0–100).
+
+        With blocking resources, what they booked counts as taken and each
+        allocation weighs by its quota. Allocations the context's exposure hides
+        are left out. Read-only; runs on a replica when one is configured.
+
+        :param start: a `datetime`, or `None` for the earliest time; naive values
+            are read in the scheduler's zone, aware ones converted.
+        :param end: likewise, `None` for the latest time.
+        :returns: a `float`.
+        :raises InvalidArgumentType: a date is not a `datetime`.
+        """
         start = self._prepare_date(start or EARLIEST)
         end = self._prepare_date(end or LATEST)
         if not self.blocking_resources:
@@ -106,10 +117,23 @@ class AvailabilityMixin(SchedulerBase):
     def free_intervals(
         self, start: datetime, end: datetime, duration: timedelta | None = None
     ) -> list[FreeInterval]:
-        """The bookable intervals in ``[start, end)``, in the scheduler's zone:
-        merged raster slots, each with its allocation id and free spots, after
-        quota, blockers and blocking resources; ``duration`` keeps only those
-        at least that long. One query (see ``libres.db.free_intervals``)."""
+        """The bookable intervals in `[start, end)`, in the scheduler's zone.
+
+        Merged raster slots, each a `FreeInterval` with its allocation id and
+        the spots free throughout, after quota, blockers and blocking resources;
+        hidden allocations (exposure) are left out. One query, read-only; runs
+        on a replica when one is configured (see `libres.db.free_intervals`).
+
+        :param start: a `datetime`; naive values are read in the scheduler's
+            zone, aware ones converted.
+        :param end: likewise; must lie after `start`.
+        :param duration: a positive `timedelta`: keep only intervals at least
+            that long; `None` keeps all.
+        :returns: a list of `FreeInterval`, in start order.
+        :raises InvalidArgumentType: a date is not a `datetime`.
+        :raises ReservationParametersInvalid: the end is not after the start, or
+            the duration is not a positive `timedelta`.
+        """
         return free_intervals_of(self, start, end, duration)
 
     @replica_read
@@ -232,6 +256,20 @@ class AvailabilityMixin(SchedulerBase):
     def reserved_slots_by_range(
         self, start: datetime, end: datetime
     ) -> tuple[dict[datetime, int], set[datetime]]:
+        """What is booked in the range, per 5-minute slice.
+
+        Counts the slots of this resource and of its blocking resources, on
+        masters and mirrors alike. Read-only; runs on a replica when one is
+        configured.
+
+        :param start: a `datetime`; naive values are read in the scheduler's
+            zone, aware ones converted.
+        :param end: likewise.
+        :returns: `(reserved, blocked)`: a dict of slice start (aware UTC) to the
+            number of reservation slots there, and the set of slice starts a
+            blocker holds.
+        :raises InvalidArgumentType: a date is not a `datetime`.
+        """
         return self.queries.reserved_slots_by_range(
             self._prepare_date(start),
             self._prepare_date(end),
@@ -243,6 +281,24 @@ class AvailabilityMixin(SchedulerBase):
     def allocations_with_availability_by_range(
         self, start: datetime, end: datetime, normalize_dst: bool = True
     ) -> Iterator[tuple[Allocation, float, list[tuple[float, bool]]]]:
+        """Each master allocation in the range with its availability and partitions.
+
+        With blocking resources, what they booked counts as taken (see
+        `Queries.allocations_with_availability_by_range`). Read-only; runs on a
+        replica when one is configured. A generator: the dates are checked
+        when iteration starts.
+
+        :param start: a `datetime`; naive values are read in the scheduler's
+            zone, aware ones converted.
+        :param end: likewise.
+        :param normalize_dst: `True` (default) measures a partly available
+            allocation on a DST change day as if the day had 24 hours (as
+            calendars draw it).
+        :returns: an iterator of `(allocation, availability, partitions)`: the
+            master `Allocation`, its free share in percent and a list of
+            `(percent of the allocation, taken)` pairs, in start order.
+        :raises InvalidArgumentType: a date is not a `datetime`.
+        """
         start, end = self._prepare_date(start), self._prepare_date(end)
         if self.blocking_resources:
             yield from self.queries.allocations_with_availability_by_range(

@@ -188,9 +188,17 @@ class SchedulerBase(ContextServicesMixin):
 
     @cached_property
     def blocking_resources(self) -> frozenset[uuid.UUID]:
+        """The resource UUIDs of `blocking_names`, whose bookings also block this scheduler (cached)."""
         return frozenset(self.generate_uuid(name) for name in self.blocking_names)
 
     def clone(self) -> Self:
+        """A new scheduler of the same context, name, zone, blocking names and model classes.
+
+        Nothing is shared with this one but the context (and so its session):
+        cached services are looked up afresh.
+
+        :returns: a scheduler of the same class as this one.
+        """
         return type(self)(
             self.context,
             self.name,
@@ -201,8 +209,13 @@ class SchedulerBase(ContextServicesMixin):
         )
 
     def setup_database(self) -> None:
-        """Create the newest schema and record its revision; a database made
-        by an older libres (1.4.0 included) is migrated instead."""
+        """Create the newest schema and record its revision.
+
+        A database made by an older libres (1.4.0 included) is migrated instead;
+        one at the newest revision is left alone. Runs in a transaction of its
+        own on the session's engine (committed there, not in the session), under
+        an advisory lock so two processes do not migrate at once.
+        """
         from libres.db import migrate
 
         migrate.ensure_schema(self.session.get_bind().engine)
@@ -268,14 +281,28 @@ class SchedulerBase(ContextServicesMixin):
         return [self.resource, *self.blocking_resources]
 
     def managed_allocations(self) -> Query[Allocation]:
+        """Every allocation this scheduler owns: masters and the mirrors written so far.
+
+        :returns: a `Query` of `Allocation` (`mirror_of` is this scheduler's
+            resource), not yet run and unordered.
+        """
         return self.session.query(Allocation).filter(Allocation.mirror_of == self.resource)
 
     def blocking_allocations(self) -> Query[Allocation]:
+        """The allocations of the blocking resources (`blocking_names`), masters and mirrors.
+
+        :returns: a `Query` of `Allocation`, not yet run; it matches nothing
+            when the scheduler has no blocking names.
+        """
         return self.session.query(Allocation).filter(
             Allocation.mirror_of.in_(list(self.blocking_resources))
         )
 
     def visible_allocations(self) -> Query[Allocation]:
+        """The allocations this scheduler owns plus those of its blocking resources.
+
+        :returns: a `Query` of `Allocation` (masters and mirrors), not yet run.
+        """
         return self.session.query(Allocation).filter(
             Allocation.mirror_of.in_(self._visible_resources())
         )
@@ -284,34 +311,56 @@ class SchedulerBase(ContextServicesMixin):
         return select(Allocation.resource).where(Allocation.mirror_of == self.resource)
 
     def managed_reserved_slots(self) -> Query[ReservedSlot]:
+        """The reserved slots (of reservations and blockers) on this scheduler's allocations.
+
+        :returns: a `Query` of `ReservedSlot`, not yet run.
+        """
         return self.session.query(ReservedSlot).filter(
             ReservedSlot.resource.in_(self._managed_allocation_resources())
         )
 
     def managed_reservations(self) -> Query[Reservation]:
+        """The reservations of this scheduler's resource, pending and approved.
+
+        :returns: a `Query` of `Reservation`, not yet run.
+        """
         return self.session.query(Reservation).filter(Reservation.resource == self.resource)
 
     def visible_reservations(self) -> Query[Reservation]:
+        """The reservations of this scheduler's resource and of its blocking resources.
+
+        :returns: a `Query` of `Reservation`, not yet run.
+        """
         return self.session.query(Reservation).filter(
             Reservation.resource.in_(self._visible_resources())
         )
 
     def managed_blockers(self) -> Query[ReservationBlocker]:
+        """The blockers of this scheduler's resource.
+
+        :returns: a `Query` of `ReservationBlocker`, not yet run.
+        """
         return self.session.query(ReservationBlocker).filter(
             ReservationBlocker.resource == self.resource
         )
 
     def visible_blockers(self) -> Query[ReservationBlocker]:
+        """The blockers of this scheduler's resource and of its blocking resources.
+
+        :returns: a `Query` of `ReservationBlocker`, not yet run.
+        """
         return self.session.query(ReservationBlocker).filter(
             ReservationBlocker.resource.in_(self._visible_resources())
         )
 
     def extinguish_managed_records(self) -> None:
-        """Delete everything this scheduler owns: reservations, blockers,
-        slots and allocations (in that order, so nothing points nowhere).
+        """Delete everything this scheduler owns: reservations, blockers, slots and allocations.
 
-        Bulk deletes, as in libres 1.4.0; objects of them loaded in the
-        session are marked deleted (``synchronize_session='fetch'``)."""
+        In that order, so nothing points nowhere. Bulk deletes, as in libres
+        1.4.0: no event fires; objects of them loaded in the session are marked
+        deleted (`synchronize_session='fetch'`), then the session is expired.
+        Nothing is committed.
+        """
         self.managed_reservations().delete(synchronize_session='fetch')
         self.managed_blockers().delete(synchronize_session='fetch')
         self.managed_reserved_slots().delete(synchronize_session='fetch')
@@ -357,6 +406,15 @@ class SchedulerBase(ContextServicesMixin):
     # --- slot, reservation and blocker look-ups -------------------------------
 
     def reserved_slots_by_type(self, token: uuid.UUID, type: str | None = None) -> Query[ReservedSlot]:
+        """The reserved slots of a token on this scheduler's allocations.
+
+        :param token: the reservation or blocker token, a UUID or a string holding one.
+        :param type: `'reservation'`, `'blocker'`, or `None` for both.
+        :returns: a `Query` of `ReservedSlot`, not yet run.
+        :raises LibresAssertionError: the token is empty.
+        :raises InvalidUUID: the token is not a UUID.
+        :raises InvalidArgumentType: `type` is not text.
+        """
         if not token:
             raise errors.LibresAssertionError('a token is required')
         validation.check_uuid(token, 'token')
@@ -367,6 +425,15 @@ class SchedulerBase(ContextServicesMixin):
         return query
 
     def reserved_slots_by_reservation(self, token: uuid.UUID, id: int | None = None) -> Query[ReservedSlot]:
+        """The reserved slots of a token's reservations, or of one of them.
+
+        :param token: the reservation token, a UUID or a string holding one.
+        :param id: the id (an `int`) of one reservation of the token, or `None` for all.
+        :returns: a `Query` of `ReservedSlot`, not yet run (pending reservations have none).
+        :raises LibresAssertionError: the token is empty.
+        :raises InvalidUUID: the token is not a UUID.
+        :raises InvalidArgumentType: the id is not a whole number.
+        """
         validation.check_optional_id(id)
         query = self.reserved_slots_by_type(token, 'reservation')
         if id is not None:
@@ -374,6 +441,15 @@ class SchedulerBase(ContextServicesMixin):
         return query
 
     def reserved_slots_by_blocker(self, token: uuid.UUID, id: int | None = None) -> Query[ReservedSlot]:
+        """The reserved slots of a token's blockers, or of one of them.
+
+        :param token: the blocker token, a UUID or a string holding one.
+        :param id: the id (an `int`) of one blocker of the token, or `None` for all.
+        :returns: a `Query` of `ReservedSlot`, not yet run.
+        :raises LibresAssertionError: the token is empty.
+        :raises InvalidUUID: the token is not a UUID.
+        :raises InvalidArgumentType: the id is not a whole number.
+        """
         validation.check_optional_id(id)
         query = self.reserved_slots_by_type(token, 'blocker')
         if id is not None:
@@ -381,6 +457,14 @@ class SchedulerBase(ContextServicesMixin):
         return query
 
     def reservations_by_token(self, token: uuid.UUID | str, id: int | None = None) -> Query[Reservation]:
+        """This scheduler's reservations (pending and approved) of a token.
+
+        :param token: a UUID or a string holding one.
+        :param id: the id (an `int`) of one reservation of the token; `None` (or 0) for all.
+        :returns: a `Query` of `Reservation`, not yet run; empty for an unknown token.
+        :raises InvalidUUID: the token is not a UUID.
+        :raises InvalidArgumentType: the id is not a whole number.
+        """
         validation.check_uuid(token, 'token')
         validation.check_optional_id(id)
         query = self.managed_reservations().filter(Reservation.token == token)
@@ -389,6 +473,14 @@ class SchedulerBase(ContextServicesMixin):
         return query
 
     def blockers_by_token(self, token: uuid.UUID | str, id: int | None = None) -> Query[ReservationBlocker]:
+        """This scheduler's blockers of a token.
+
+        :param token: a UUID or a string holding one.
+        :param id: the id (an `int`) of one blocker of the token; `None` (or 0) for all.
+        :returns: a `Query` of `ReservationBlocker`, not yet run; empty for an unknown token.
+        :raises InvalidUUID: the token is not a UUID.
+        :raises InvalidArgumentType: the id is not a whole number.
+        """
         validation.check_uuid(token, 'token')
         validation.check_optional_id(id)
         query = self.managed_blockers().filter(ReservationBlocker.token == token)
@@ -397,6 +489,15 @@ class SchedulerBase(ContextServicesMixin):
         return query
 
     def reservations_by_group(self, group: uuid.UUID) -> Query[Reservation]:
+        """This scheduler's reservations of every token that reserved the group.
+
+        All rows of such a token are included, also those targeting other groups
+        or single allocations.
+
+        :param group: the allocation group, a UUID or a string holding one.
+        :returns: a `Query` of `Reservation`, not yet run.
+        :raises InvalidUUID: the group is not a UUID.
+        """
         validation.check_uuid(group, 'group')
         tokens = select(Reservation.token).where(
             Reservation.resource == self.resource, Reservation.target == group
@@ -404,16 +505,37 @@ class SchedulerBase(ContextServicesMixin):
         return self.managed_reservations().filter(Reservation.token.in_(tokens))
 
     def reservations_by_allocation(self, allocation_id: int) -> Query[Reservation]:
+        """The reservations of the allocation's group (see `reservations_by_group`).
+
+        :param allocation_id: the id (an `int`) of an allocation of this scheduler.
+        :returns: a `Query` of `Reservation`, not yet run.
+        :raises RecordNotFound: this scheduler has no allocation with this id.
+        :raises InvalidArgumentType: the id is not a whole number.
+        """
         master = self.allocation_by_id(allocation_id)
         return self.reservations_by_group(master.group)
 
     # --- allocation look-ups --------------------------------------------------
 
     def allocation_by_id(self, id: int) -> Allocation:
+        """The allocation of this scheduler with this id (a master or a written mirror).
+
+        :param id: the allocation id, an `int`.
+        :returns: the `Allocation`; the query runs at once.
+        :raises RecordNotFound: this scheduler has no such allocation (also a
+            SQLAlchemy `NoResultFound`, as in 1.4.0).
+        :raises InvalidArgumentType: the id is not a whole number.
+        """
         validation.check_id(id)
         return the_one(self.managed_allocations().filter(Allocation.id == id), f'allocation {id}')  # type: ignore[no-any-return]
 
     def allocations_by_ids(self, ids: Iterable[int]) -> Query[Allocation]:
+        """This scheduler's allocations with the given ids, in start order.
+
+        :param ids: an iterable of `int` ids (not a string); unknown ids are skipped.
+        :returns: a `Query` of `Allocation`, not yet run.
+        :raises InvalidArgumentType: `ids` is not an iterable of whole numbers.
+        """
         ids = list(ids) if not isinstance(ids, (str, bytes)) and isinstance(ids, Iterable) else ids
         validation.check_ids(ids)
         return (
@@ -423,11 +545,28 @@ class SchedulerBase(ContextServicesMixin):
         )
 
     def allocations_by_group(self, group: uuid.UUID, masters_only: bool = True) -> Query[Allocation]:
+        """This scheduler's allocations of one group (`allocations_by_groups([group])`).
+
+        :param group: the group, a UUID or a string holding one.
+        :param masters_only: `True` (default) for the masters only, `False` to
+            include the written mirrors.
+        :returns: a `Query` of `Allocation`, not yet run and unordered.
+        :raises InvalidUUID: the group is not a UUID.
+        """
         return self.allocations_by_groups([group], masters_only=masters_only)
 
     def allocations_by_groups(
         self, groups: Iterable[uuid.UUID], masters_only: bool = True
     ) -> Query[Allocation]:
+        """This scheduler's allocations of any of the groups.
+
+        :param groups: an iterable (not a string) of group UUIDs or strings holding them.
+        :param masters_only: `True` (default) for the masters only, `False` to
+            include the written mirrors.
+        :returns: a `Query` of `Allocation`, not yet run and unordered.
+        :raises InvalidArgumentType: `groups` is not an iterable.
+        :raises InvalidUUID: a group is not a UUID.
+        """
         if not isinstance(groups, (str, bytes)) and isinstance(groups, Iterable):
             groups = list(groups)
         validation.check_uuids(groups, 'groups')
@@ -456,14 +595,46 @@ class SchedulerBase(ContextServicesMixin):
         return self.managed_allocations().filter(holds_slot, Allocation.group.in_(targets))
 
     def allocations_by_reservation(self, token: uuid.UUID, id: int | None = None) -> Query[Allocation]:
+        """The allocations (masters or mirrors) holding the slots of a token's reservations.
+
+        Pending reservations have no slots, so they give nothing; each
+        allocation appears once, also in `count()`.
+
+        :param token: the reservation token, a UUID or a string holding one.
+        :param id: the id (an `int`) of one reservation of the token, or `None` for all.
+        :returns: a `Query` of `Allocation`, not yet run.
+        :raises InvalidUUID: the token is not a UUID.
+        :raises InvalidArgumentType: the id is not a whole number.
+        """
         return self._allocations_by_source(Reservation, 'reservation', token, id)
 
     def allocations_by_blocker(self, token: uuid.UUID, id: int | None = None) -> Query[Allocation]:
+        """The allocations (masters or mirrors) holding the slots of a token's blockers.
+
+        Each allocation appears once, also in `count()`.
+
+        :param token: the blocker token, a UUID or a string holding one.
+        :param id: the id (an `int`) of one blocker of the token, or `None` for all.
+        :returns: a `Query` of `Allocation`, not yet run.
+        :raises InvalidUUID: the token is not a UUID.
+        :raises InvalidArgumentType: the id is not a whole number.
+        """
         return self._allocations_by_source(ReservationBlocker, 'blocker', token, id)
 
     def allocations_in_range(
         self, start: datetime, end: datetime, masters_only: bool = True, managed_only: bool = True
     ) -> Query[Allocation]:
+        """The allocations overlapping `[start, end]` (both ends inclusive).
+
+        :param start: a `datetime`; naive values are read in the scheduler's
+            zone, aware ones converted.
+        :param end: likewise.
+        :param masters_only: `True` (default) keeps the masters, `False` adds written mirrors.
+        :param managed_only: `True` (default) for this scheduler's allocations,
+            `False` to add those of the blocking resources.
+        :returns: a `Query` of `Allocation`, not yet run and unordered.
+        :raises InvalidArgumentType: `start` or `end` is not a `datetime`.
+        """
         start, end = self._prepare_date(start), self._prepare_date(end)
         base = self.managed_allocations() if managed_only else self.visible_allocations()
         query = self.queries.allocations_in_range(base, start, end)
@@ -566,11 +737,28 @@ class SchedulerBase(ContextServicesMixin):
         return mirror
 
     def allocation_by_date(self, start: datetime, end: datetime) -> Allocation:
+        """The one master allocation of this scheduler overlapping `[start, end]`.
+
+        :param start: a `datetime`; naive values are read in the scheduler's
+            zone, aware ones converted.
+        :param end: likewise.
+        :returns: the `Allocation`; the query runs at once.
+        :raises RecordNotFound: none overlaps (a SQLAlchemy `NoResultFound` too).
+        :raises SeveralRecordsFound: more than one overlaps (a `MultipleResultsFound` too).
+        :raises InvalidArgumentType: `start` or `end` is not a `datetime`.
+        """
         return the_one(  # type: ignore[no-any-return]
             self.allocations_in_range(start, end), f'allocation from {start} to {end}'
         )
 
     def allocation_dates_by_group(self, group: uuid.UUID) -> list[Any]:
+        """The `(start, end)` of each master allocation of the group.
+
+        :param group: the group, a UUID or a string holding one.
+        :returns: a list of rows (`_start`, `_end`), aware UTC, each end 1 µs
+            before the full minute as stored; unordered, empty for an unknown group.
+        :raises InvalidUUID: the group is not a UUID.
+        """
         validation.check_uuid(group, 'group')
         query = self.allocations_by_group(group).with_entities(Allocation._start, Allocation._end)
         return query.all()
@@ -578,7 +766,19 @@ class SchedulerBase(ContextServicesMixin):
     def free_allocations_count(
         self, master_allocation: Allocation, start: datetime, end: datetime
     ) -> int:
-        """How many spots (master and mirrors) are free in the range."""
+        """How many spots (the master and its mirrors) are free for the whole range.
+
+        Imaginary (unwritten) mirrors count as free. Reads the mirrors and their
+        slots; writes nothing.
+
+        :param master_allocation: a master `Allocation`.
+        :param start: a `datetime` (naive ones are read in the allocation's zone).
+        :param end: likewise.
+        :returns: the number of free spots, from 0 to the allocation's quota.
+        :raises InvalidArgumentType: the master is not an `Allocation`, or a
+            date is not a `datetime`.
+        :raises LibresAssertionError: the range does not overlap the allocation.
+        """
         _check_allocation(master_allocation, 'master_allocation')
         validation.check_datetime(start, 'start')
         validation.check_datetime(end, 'end')
@@ -651,14 +851,32 @@ class SchedulerBase(ContextServicesMixin):
             )
 
     def allocation_mirrors_by_master(self, master: Allocation) -> list[Allocation]:
+        """The mirrors of a master: always `quota - 1` of them.
+
+        Mirrors not written yet are included as transient (imaginary) objects,
+        not added to the session.
+
+        :param master: a master `Allocation`.
+        :returns: a list of `Allocation`.
+        :raises InvalidArgumentType: the master is not an `Allocation`.
+        """
         _check_allocation(master, 'master')
         return [a for a in master.siblings() if not a.is_master]
 
     def allocation_dates_by_ids(
         self, ids: Iterable[int], start_time: time | None = None, end_time: time | None = None
     ) -> Iterator[tuple[datetime, datetime]]:
-        """Per allocation (by start): the given times of day limited to it,
-        in the allocation's zone, with the stored (minus 1 µs) end."""
+        """Per allocation (in start order): a time of day limited to it.
+
+        A generator: the arguments are checked when iteration starts.
+
+        :param ids: an iterable of `int` allocation ids of this scheduler.
+        :param start_time: a `time` of day, or `None` for the allocation's own start.
+        :param end_time: a `time` of day, or `None` for the allocation's own end.
+        :returns: a generator of `(start, end)`, aware in the allocation's zone,
+            each end 1 µs before the limit (the stored form).
+        :raises InvalidArgumentType: a time is not a `time`, or `ids` not whole numbers.
+        """
         for name, value in (('start_time', start_time), ('end_time', end_time)):
             if value is not None and not isinstance(value, time):
                 raise errors.InvalidArgumentType(f'the {name} must be a time of day, got {value!r}')
@@ -669,6 +887,13 @@ class SchedulerBase(ContextServicesMixin):
             yield limited_start, limited_end - timedelta(microseconds=1)
 
     def manual_approval_required(self, ids: Iterable[int]) -> bool:
+        """Whether any of the allocations must be approved by hand (`approve_manually`).
+
+        :param ids: an iterable of `int` allocation ids of this scheduler; unknown
+            ids are skipped.
+        :returns: `True` if at least one of them has `approve_manually` set.
+        :raises InvalidArgumentType: `ids` is not an iterable of whole numbers.
+        """
         return any(a.approve_manually for a in self.allocations_by_ids(ids))
 
 

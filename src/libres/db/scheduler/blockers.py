@@ -92,8 +92,18 @@ class BlockersMixin(SchedulerBase):
         return slots
 
     def remove_blocker(self, token: uuid.UUID, id: int | None = None) -> None:
-        """Remove the token's blockers (or one of them) with their slots,
-        through the unit of work as libres 1.4.0 did."""
+        """Remove a token's blockers (or one of them) with their slots.
+
+        Through the unit of work, as libres 1.4.0 did: deleted, flushed, then the
+        session is expired. With `id` only that blocker's own slots go. No event
+        fires; an unknown token removes nothing.
+
+        :param token: the blocker token, a UUID or a string holding one.
+        :param id: the `int` id of one blocker of the token, or `None` for all.
+        :raises InvalidUUID: the token is not a UUID.
+        :raises LibresAssertionError: the token is empty.
+        :raises InvalidArgumentType: the id is not a whole number.
+        """
         self._delete_each(self.reserved_slots_by_blocker(token, id))
         for blocker in self.blockers_by_token(token, id):
             self.session.delete(blocker)
@@ -101,6 +111,17 @@ class BlockersMixin(SchedulerBase):
         self.session.expire_all()
 
     def change_blocker_reason(self, token: uuid.UUID, new_reason: str | None) -> None:
+        """Set the reason of every blocker of the token.
+
+        Changes the loaded objects only: written with the next flush. No event
+        fires; an unknown token changes nothing.
+
+        :param token: the blocker token, a UUID or a string holding one.
+        :param new_reason: the text to show, or `None` for none.
+        :raises InvalidUUID: the token is not a UUID.
+        :raises InvalidArgumentType: the reason is not text.
+        :raises InvalidData: the reason contains a NUL character.
+        """
         validation.check_optional_text(new_reason, 'reason')
         for blocker in self.blockers_by_token(token):
             blocker.reason = new_reason
@@ -108,7 +129,26 @@ class BlockersMixin(SchedulerBase):
     def change_blocker(
         self, token: uuid.UUID, id: int, new_start: datetime, new_end: datetime
     ) -> ReservationBlocker | None:
-        """Move a blocker within its allocation; None if nothing changes."""
+        """Move one blocker to another span of its allocation.
+
+        Removes and adds it again inside a savepoint (same token, id and reason);
+        the slots are flushed. No event fires.
+
+        :param token: the blocker token, a UUID or a string holding one.
+        :param id: the `int` id of the blocker.
+        :param new_start: a `datetime`; naive values are read in the scheduler's
+            zone (not in a DST gap, nor ambiguous where an allocation lies in
+            that hour), aware ones converted.
+        :param new_end: likewise.
+        :returns: the new `ReservationBlocker`, or `None` if the span is unchanged.
+        :raises LibresAssertionError: a new date is missing.
+        :raises RecordNotFound: the token has no blocker with this id.
+        :raises TimerangeTooLong: the new span is not inside the allocation.
+        :raises NonExistentTimeError: a local time falls into a DST gap.
+        :raises AmbiguousTimeError: a local time is ambiguous and that matters.
+        :raises AlreadyReservedError: another booking holds a slot of the new
+            span (`ReservedSlotTaken`, when the savepoint is flushed).
+        """
         if not (new_start and new_end):
             raise errors.LibresAssertionError('a new start and a new end are required')
         validation.check_uuid(token, 'token')

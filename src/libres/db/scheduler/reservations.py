@@ -46,7 +46,18 @@ class ReservationsMixin(SchedulerBase):
     """The two-step booking: reserve (pending), then approve (slots)."""
 
     def reservation_targets(self, start: datetime, end: datetime) -> list[Allocation]:
-        """The spot to book in every own allocation overlapping the range."""
+        """The spot to book in every own master allocation overlapping the range.
+
+        Read-only: a spot may be a mirror not written yet (a transient object,
+        not added to the session).
+
+        :param start: a `datetime`; naive values are read in the scheduler's
+            zone, aware ones converted.
+        :param end: likewise.
+        :returns: a list of `Allocation` (masters or mirrors), in start order.
+        :raises InvalidArgumentType: a date is not a `datetime`.
+        :raises AlreadyReservedError: an overlapping allocation has no free spot.
+        """
         start, end = self._prepare_date(start), self._prepare_date(end)
         return self._spots_among(self._masters_overlapping([(start, end)]), start, end)
 
@@ -226,10 +237,21 @@ class ReservationsMixin(SchedulerBase):
             yield
 
     def approve_reservations(self, token: uuid.UUID) -> list[ReservedSlot]:
-        """Write the slots of the token's pending reservations.
+        """Write the slots of the token's pending reservations (approved ones are left alone).
 
-        The reservations and their slots are flushed before this returns:
-        host applications look them up under ``no_autoflush`` right after."""
+        Several rows are written inside a savepoint, so a refusal leaves nothing
+        behind. The reservations and their slots are flushed before this
+        returns (host applications look them up under `no_autoflush` right
+        after). Fires `on_reservations_approved` with the approved rows (an
+        empty list for an unknown token).
+
+        :param token: the reservation token, a UUID or a string holding one.
+        :returns: the new `ReservedSlot` objects, a list.
+        :raises InvalidUUID: the token is not a UUID.
+        :raises AlreadyReservedError: a spot is taken meanwhile (the error's
+            `reservation` names the row).
+        :raises NotReservableError: a reservation covers no free allocation any more.
+        """
         validation.check_uuid(token, 'token')
         rows = self._reservations_to_approve(token)
         pending = [row for row in rows if row.status == 'pending']
@@ -389,7 +411,12 @@ class ReservationsMixin(SchedulerBase):
         """Remove the token's pending reservations (approved ones stay).
 
         One bulk delete, as in libres 1.4.0 (host applications may hook it);
-        rows loaded in the session are marked deleted."""
+        rows loaded in the session are marked deleted. Fires
+        `on_reservations_denied` with the denied rows (an empty list if none).
+
+        :param token: the reservation token, a UUID or a string holding one.
+        :raises InvalidUUID: the token is not a UUID.
+        """
         pending = self.reservations_by_token(token).filter(Reservation.status == 'pending')
         rows = pending.all()
         if rows:
@@ -397,10 +424,20 @@ class ReservationsMixin(SchedulerBase):
         events.on_reservations_denied(self.context, rows)
 
     def remove_reservation(self, token: uuid.UUID, id: int | None = None) -> None:
-        """Remove reservations of the token (or one of them) with their slots.
+        """Remove the token's reservations (or one of them) with their slots.
 
-        Through the unit of work, as libres 1.4.0 did: host applications
-        answer bulk deletes with a savepoint of their transaction manager."""
+        Pending and approved alike. Through the unit of work, as libres 1.4.0
+        did (host applications answer bulk deletes with a savepoint of their
+        transaction manager): deleted, flushed, then the session is expired.
+        With `id`, only that row and its own slots go. Fires
+        `on_reservations_removed` with the removed rows.
+
+        :param token: the reservation token, a UUID or a string holding one.
+        :param id: the `int` id of one reservation of the token, or `None` for all.
+        :raises LibresAssertionError: the token is empty.
+        :raises InvalidUUID: the token is not a UUID.
+        :raises InvalidArgumentType: the id is not a whole number.
+        """
         self._delete_each(self.reserved_slots_by_reservation(token, id))
         rows = self.reservations_by_token(token, id).all()
         for row in rows:
@@ -413,6 +450,17 @@ class ReservationsMixin(SchedulerBase):
     # --- changes ----------------------------------------------------------------
 
     def change_email(self, token: uuid.UUID, new_email: str) -> None:
+        """Set the e-mail address of every reservation of the token.
+
+        Changes the loaded objects only: written with the next flush. No event
+        fires; an unknown token changes nothing.
+
+        :param token: the reservation token, a UUID or a string holding one.
+        :param new_email: the address, checked by the context's `email_validator`.
+        :raises InvalidArgumentType: the address is not a string.
+        :raises InvalidEmailAddress: the validator refuses the address.
+        :raises InvalidUUID: the token is not a UUID.
+        """
         if not isinstance(new_email, str):
             raise errors.InvalidArgumentType(f'the e-mail address must be a string, got {new_email!r}')
         if not self.validate_email(new_email):
@@ -421,11 +469,32 @@ class ReservationsMixin(SchedulerBase):
             row.email = new_email
 
     def change_reservation_data(self, token: uuid.UUID, data: dict[str, Any] | None) -> None:
+        """Set the `data` of every reservation of the token.
+
+        Changes the loaded objects only: written with the next flush. No event
+        fires; an unknown token changes nothing.
+
+        :param token: the reservation token, a UUID or a string holding one.
+        :param data: a JSON-serializable `dict`, or `None`.
+        :raises InvalidArgumentType: the data is not a dict.
+        :raises InvalidData: NaN or infinity, a NUL character, or more than 1 MiB of JSON.
+        :raises InvalidUUID: the token is not a UUID.
+        """
         data = self._checked_data(data)
         for row in self.reservations_by_token(token):
             row.data = data
 
     def change_reservation_time_candidates(self, tokens: list[uuid.UUID] | None = None) -> Any:
+        """The approved reservations whose time may be changed.
+
+        Those of one allocation (not a group) that is partly available.
+
+        :param tokens: a list of tokens (UUIDs or strings holding them) to limit
+            the result to; `None` or empty for all.
+        :returns: a `Query` of `Reservation`, not yet run.
+        :raises InvalidArgumentType: `tokens` is not a list.
+        :raises InvalidUUID: a token is not a UUID.
+        """
         partly_groups = select(Allocation.group).where(
             Allocation.mirror_of == self.resource, Allocation.partly_available.is_(True)
         )
@@ -442,6 +511,11 @@ class ReservationsMixin(SchedulerBase):
     def change_reservation_time(
         self, token: uuid.UUID, id: int, new_start: datetime, new_end: datetime
     ) -> Reservation | None:
+        """Deprecated: use `change_reservation`, which this calls.
+
+        Warns with a `DeprecationWarning`; parameters, return value and errors
+        are those of `change_reservation` (without `quota`).
+        """
         warnings.warn(
             'change_reservation_time is deprecated and will be removed, '
             'use change_reservation instead',
@@ -458,7 +532,28 @@ class ReservationsMixin(SchedulerBase):
         new_end: datetime,
         quota: int | None = None,
     ) -> Reservation | None:
-        """Move a reservation to another span of its allocation; None if unchanged."""
+        """Move a reservation to another span of its allocation, or change its quota.
+
+        Removes and reserves it again inside a savepoint, keeping its token, id,
+        e-mail, data and session; an approved one gets its slots again
+        (flushed). Fires `on_reservation_time_changed` with the old and new times.
+
+        :param token: the reservation token, a UUID or a string holding one.
+        :param id: the `int` id of the reservation.
+        :param new_start: a `datetime`; naive values are read in the scheduler's
+            zone (not in a DST gap, nor ambiguous where an allocation lies in
+            that hour), aware ones converted.
+        :param new_end: likewise.
+        :param quota: the new `int` quota, or `None` to keep it.
+        :returns: the new `Reservation`, or `None` if nothing changes.
+        :raises LibresAssertionError: a new date is missing.
+        :raises RecordNotFound: the token has no reservation with this id.
+        :raises InvalidReservationError: the reservation has no allocation.
+        :raises TimerangeTooLong: the new span is not inside the allocation.
+        :raises NonExistentTimeError: a local time falls into a DST gap.
+        :raises AmbiguousTimeError: a local time is ambiguous and that matters.
+        :raises AlreadyReservedError: too few spots are free (and the errors of `reserve`).
+        """
         if not (new_start and new_end):
             raise errors.LibresAssertionError('a new start and a new end are required')
         validation.check_uuid(token, 'token')
