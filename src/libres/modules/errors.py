@@ -62,11 +62,11 @@ class LibresError(Exception):
 
 
 class ModifiedReadOnlySession(LibresError):
-    """Legacy; never raised."""
+    """Parameters that do not go together (e.g. a feed or free-time window that ends before it starts)."""
 
 
 class DirtyReadOnlySession(LibresError):
-    """Legacy; never raised."""
+    """Parameters that do not go together (e.g. a feed or free-time window that ends before it starts)."""
 
 
 class ContextAlreadyExists(LibresError):
@@ -86,7 +86,7 @@ class UnknownService(LibresError):
 
 
 class UnknownUtility(LibresError):
-    """Legacy; never raised."""
+    """Parameters that do not go together (e.g. a feed or free-time window that ends before it starts)."""
 
 
 class InvalidAllocationError(LibresError):
@@ -106,7 +106,7 @@ class ReservationTooShort(LibresError):
 
 
 class ReservationParametersInvalid(LibresError):
-    """Legacy; never raised."""
+    """Parameters that do not go together (e.g. a feed or free-time window that ends before it starts)."""
 
 
 class AlreadyReservedError(LibresError):
@@ -210,7 +210,7 @@ class AffectedPendingReservationError(AffectedReservationError):
 
 
 class DatesMayNotBeEqualError(LibresError):
-    """Legacy; never raised."""
+    """Parameters that do not go together (e.g. a feed or free-time window that ends before it starts)."""
 
 
 class TimerangeTooLong(LibresError):
