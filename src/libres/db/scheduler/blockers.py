@@ -35,7 +35,17 @@ class BlockersMixin(SchedulerBase):
         token: uuid.UUID | None = None,
         id: int | None = None,
     ) -> list[ReservationBlocker]:
-        """Block dates or a group on every spot; return the blockers."""
+        """Block dates or a group on every spot (master and mirrors), with no
+        approval step; return the blockers (flushed).
+
+        :param dates: a ``(start, end)`` pair, pairs, or a flat sequence (naive:
+            the scheduler's zone); or ``group`` to block a group whole.
+        :param reason: a text shown with the blocker.
+        :param token, id: reuse a token (and id), as ``change_blocker`` does.
+        :raises LibresAssertionError: both or neither of dates and group.
+        :raises AlreadyReservedError: a spot is taken in the range.
+        :raises InvalidReservationError: no allocation covers the dates.
+        """
         if bool(dates) == bool(group):
             raise errors.LibresAssertionError('give either dates or a group')
         validation.check_optional_uuid(token, 'token')

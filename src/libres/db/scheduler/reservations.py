@@ -136,7 +136,30 @@ class ReservationsMixin(SchedulerBase):
         quota: int = 1,
         single_token_per_session: bool = False,
     ) -> uuid.UUID:
-        """Create pending reservations and return their token."""
+        """Create pending reservations and return their token.
+
+        :param email: the booker's address (checked by the context's
+            ``email_validator`` service).
+        :param dates: a ``(start, end)`` pair, pairs, or a flat sequence (naive:
+            the scheduler's zone); or ``group`` instead, to book a group whole.
+        :param data: a JSON dict stored on every row.
+        :param session_id: a shopping-cart session (``Queries`` confirms or
+            expires it); ``single_token_per_session`` reuses its token.
+        :param quota: spots per date (at most the allocations' quota limit).
+        :returns: the token; the rows are pending and not flushed.
+        :raises LibresAssertionError: both or neither of dates and group.
+        :raises InvalidEmailAddress: not an address.
+        :raises AlreadyReservedError: no free spot (not for a waiting list).
+        :raises QuotaOverLimit: more spots than one reservation may take;
+            ``QuotaImpossible`` more than the quota, ``InvalidQuota`` fewer than one.
+        :raises TimerangeTooLong: the dates run past the allocation;
+            ``ReservationTooLong`` / ``ReservationTooShort`` for the length.
+        :raises InvalidReservationError: no allocation covers the dates.
+        :raises OverlappingReservationError: the same target twice in a cart.
+
+        Writes no slots (``approve_reservations`` does); fires
+        ``on_reservations_made``.
+        """
         if bool(dates) == bool(group):
             raise errors.LibresAssertionError('give either dates or a group')
         email = self._checked_email(email)
