@@ -84,20 +84,12 @@ def measure(workload: str, dsn: str, size: dict[str, int]) -> dict[str, Any]:
 def run(size: str, rounds: int) -> str:
     from pathlib import Path
 
-    import sqlalchemy as sa
-
-    from bench.run import fresh_database, published_python, run_once
-    from libres import embedded
+    from bench.run import EmbeddedServer, published_python, run_once
 
     published = published_python()
     ours = Path(sys.executable)
-    dsn = embedded.start()
-    admin = sa.create_engine(dsn.replace('/libres?', '/postgres?'), isolation_level='AUTOCOMMIT',
-                             poolclass=sa.pool.NullPool)
-
-    def database(name: str) -> str:
-        fresh_database(admin, name)
-        return dsn.replace('/libres?', f'/{name}?')
+    server = EmbeddedServer()
+    database = server.database
 
     script = ['bench/free_intervals.py', 'measure']
     lines = [
@@ -125,7 +117,7 @@ def run(size: str, rounds: int) -> str:
             f'{rate["ours"] / rate["published"]:.1f}× | {per_call["ours"]:.0f} | '
             f'{per_call["published"]:.0f} | {found["ours"]} |'
         )
-    admin.dispose()
+    server.admin.dispose()
     return '\n'.join(lines)
 
 

@@ -28,7 +28,6 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -146,8 +145,7 @@ def worker() -> None:
 def driver() -> None:
     from pathlib import Path
 
-    from bench.run import Runs, fresh_database, published_python, run_once
-    from libres import embedded
+    from bench.run import EmbeddedServer, Runs, published_python, run_once
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -156,13 +154,8 @@ def driver() -> None:
     args = parser.parse_args()
     published = published_python()
     ours = Path(sys.executable)
-    dsn = embedded.start()
-    admin = sa.create_engine(dsn.replace('/libres?', '/postgres?'), isolation_level='AUTOCOMMIT',
-                             poolclass=sa.pool.NullPool)
-
-    def database(name: str) -> str:
-        fresh_database(admin, name)
-        return dsn.replace('/libres?', f'/{name}?')
+    server = EmbeddedServer()
+    database = server.database
 
     lines = ['| workload | ours | published 1.4.0, allocate yourself | ratio | SQL/allocation ours '
              '| SQL/allocation published |', '|---|---|---|---|---|---|']

@@ -123,6 +123,20 @@ def fresh_database(admin: sa.Engine, name: str) -> None:
         connection.exec_driver_sql(f'CREATE DATABASE {name}')
 
 
+class EmbeddedServer:
+    """The embedded server the benchmarks run on, and fresh databases on it."""
+
+    def __init__(self) -> None:
+        self.dsn = embedded.start()
+        self.admin = sa.create_engine(self.dsn.replace('/libres?', '/postgres?'),
+                                      isolation_level='AUTOCOMMIT', poolclass=sa.pool.NullPool)
+
+    def database(self, name: str) -> str:
+        """A new, empty database called ``name`` (dropped first); its DSN."""
+        fresh_database(self.admin, name)
+        return self.dsn.replace('/libres?', f'/{name}?')
+
+
 def run_once(python: Path, script: Sequence[str], workload: str, dsn: str, size: str,
              state: str) -> dict[str, Any]:
     completed = subprocess.run(
@@ -266,15 +280,10 @@ def main() -> None:
 
     published = published_python()
     ours = Path(sys.executable)
-    dsn = embedded.start()
-    admin = sa.create_engine(dsn.replace('/libres?', '/postgres?'), isolation_level='AUTOCOMMIT',
-                             poolclass=sa.pool.NullPool)
-    with admin.connect() as connection:
+    server = EmbeddedServer()
+    database = server.database
+    with server.admin.connect() as connection:
         server_version = connection.exec_driver_sql('SHOW server_version').scalar()
-
-    def database(name: str) -> str:
-        fresh_database(admin, name)
-        return dsn.replace('/libres?', f'/{name}?')
 
     results: Results = {(state, driver): {} for state in args.states for driver in args.drivers}
     began = time.perf_counter()

@@ -7,30 +7,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from tests.helpers import explain_reads
 
 from libres.db.scheduler import Scheduler
 
 
 def plans_of(scheduler: Scheduler, action: Any) -> list[str]:
     """EXPLAIN of every SELECT the action sends, run afterwards with its parameters."""
-    engine = scheduler.session.get_bind().engine
-    sent: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
-        if sql.lstrip().upper().startswith('SELECT') and not many:
-            sent.append((sql, params))
-
-    event.listen(engine, 'before_cursor_execute', capture)
-    try:
-        action()
-    finally:
-        event.remove(engine, 'before_cursor_execute', capture)
-    cursor = scheduler.session.connection().connection.cursor()
-    plans = []
-    for sql, params in sent:
-        cursor.execute('EXPLAIN ' + sql, params)
-        plans.append('\n'.join(row[0] for row in cursor.fetchall()))
-    return plans
+    return [plan for _, plan in explain_reads(scheduler, action)]
 
 
 def test_booking_reads_allocations_and_slots_through_indexes(scheduler: Scheduler) -> None:

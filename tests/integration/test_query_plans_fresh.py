@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from tests.helpers import explain_reads
 
 import libres
 from libres.context.session import SessionProvider
@@ -143,23 +143,7 @@ def calendar(request: pytest.FixtureRequest, database: tuple[str, str]) -> Itera
 
 def explained(scheduler: Scheduler, action: Callable[[], Any]) -> list[tuple[str, str]]:
     """(SQL, EXPLAIN ANALYZE output) of every SELECT the action sends."""
-    engine = scheduler.session.get_bind().engine
-    sent: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
-        if sql.lstrip().upper().startswith(('SELECT', 'WITH')) and not many:
-            sent.append((sql, params))
-
-    event.listen(engine, 'before_cursor_execute', capture)
-    try:
-        action()
-    finally:
-        event.remove(engine, 'before_cursor_execute', capture)
-    cursor = scheduler.session.connection().connection.cursor()
-    plans = []
-    for sql, params in sent:
-        cursor.execute('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ' + sql, params)
-        plans.append((sql, '\n'.join(row[0] for row in cursor.fetchall())))
+    plans = explain_reads(scheduler, action, 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF)', ('SELECT', 'WITH'))
     assert plans, 'the action sent no SELECT'
     return plans
 
