@@ -138,9 +138,12 @@ class EmbeddedServer:
 
 
 def run_once(python: Path, script: Sequence[str], workload: str, dsn: str, size: str,
-             state: str) -> dict[str, Any]:
+             state: str | None = None) -> dict[str, Any]:
+    """One workload in a process of its own; ``state`` for the scripts that
+    run in both database states (bench/workloads.py)."""
     completed = subprocess.run(
-        [str(python), *script, workload, '--dsn', dsn, '--size', size, '--state', state],
+        [str(python), *script, workload, '--dsn', dsn, '--size', size,
+         *(['--state', state] if state else [])],
         cwd=ROOT, capture_output=True, text=True,
     )
     if completed.returncode:

@@ -248,3 +248,17 @@ def test_booking_reads_its_masters_and_their_group_sizes_by_index(calendar: Cale
     assert 'ix_allocations_group' in plan, plan
     # Once, for the masters in the range; not again for each master's group.
     assert plan.count('allocations_no_overlap') == 1, plan
+
+
+@pytest.mark.parametrize('database', ['fresh'], indirect=True)
+def test_free_intervals_read_the_allocations_once_and_the_slots_by_key(calendar: Calendar) -> None:
+    """The allocations are read once (by the GiST index, and the spot
+    resources once), not once per allocation; the slots by primary key.
+    On stale statistics the planner still prefers scans here (see CHANGES)."""
+    room = calendar.scheduler
+    [(_, plan)] = explained(room, lambda: room.free_intervals(FIRST, FIRST + timedelta(days=28)))
+    assert 'allocations_no_overlap' in plan and 'reserved_slots_pkey' in plan, plan
+    assert 'Seq Scan on allocations' not in plan and 'Seq Scan on reserved_slots' not in plan, plan
+    reads_of_allocations = [line for line in plan.splitlines()
+                            if ' on allocations' in line or 'ix_allocations' in line or '_ix ' in line]
+    assert reads_of_allocations and all('loops=1)' in line for line in reads_of_allocations), plan

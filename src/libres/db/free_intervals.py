@@ -64,11 +64,19 @@ slot AS (
         WHERE own.partly_available
     ) AS s(slot_start)
 ),
+spot AS MATERIALIZED (
+    -- Every spot resource of the scheduler (masters and mirrors), read once.
+    SELECT DISTINCT a.resource FROM allocations a WHERE a.mirror_of = CAST(:resource AS uuid)
+),
 taken AS (
-    SELECT own.id, r.start, m.id AS spot_id
+    -- A slot of a spot within an own master's span belongs to that master's
+    -- spot: a resource's allocations never overlap, mirrors share their
+    -- master's span, and every slot lies inside its allocation (database
+    -- constraints). So the slots come by their primary key, per master.
+    SELECT own.id, r.start, r.allocation_id AS spot_id
     FROM own
-    JOIN allocations m ON m.mirror_of = own.mirror_of AND m._start = own._start
-    JOIN reserved_slots r ON r.resource = m.resource AND r.start >= own._start AND r.start <= own._end
+    JOIN reserved_slots r ON r.resource = ANY(ARRAY(SELECT spot.resource FROM spot))
+      AND r.start >= own._start AND r.start <= own._end
 ),
 free AS (
     SELECT slot.id, slot.quota, slot.slot_start, slot.slot_end,
