@@ -29,7 +29,6 @@ from tests.replication.conftest import Cluster, wait_for_replay
 
 import libres
 from libres.context.session import SessionProvider
-from libres.db import migrate
 from libres.db.scheduler import Scheduler
 from libres.retry import run_with_retries
 
@@ -137,14 +136,7 @@ def main() -> None:
     cluster = Cluster(base)
     try:
         cluster.start()
-        admin = sa.create_engine(cluster.dsn(cluster.primary_port, 'postgres'),
-                                 isolation_level='AUTOCOMMIT', poolclass=sa.pool.NullPool)
-        with admin.connect() as connection:
-            connection.execute(sa.text('CREATE DATABASE libres'))
-        admin.dispose()
-        engine = sa.create_engine(cluster.primary_dsn, poolclass=sa.pool.NullPool)
-        migrate.ensure_schema(engine)
-        engine.dispose()
+        cluster.create_libres_database()
         fill(cluster.primary_dsn, 2 * args.rounds)
         primary = sa.create_engine(cluster.primary_dsn, poolclass=sa.pool.NullPool)
         standby = sa.create_engine(cluster.standby_dsn, poolclass=sa.pool.NullPool)

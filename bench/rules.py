@@ -28,9 +28,6 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-
 ZONE = 'Europe/Zurich'
 FIRST = datetime(2030, 1, 7, 8)  # a Monday
 WEEKDAYS = 'FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR'
@@ -39,16 +36,6 @@ SIZES: dict[str, dict[str, int]] = {
     'full': {'resources': 50, 'extend_days': 365, 'add_resources': 50},
 }
 PREPARED_DAYS = 7
-
-
-class StatementCounter:
-    def __init__(self) -> None:
-        self.count = 0
-        event.listen(Engine, 'before_cursor_execute', self._statement)
-        event.listen(Engine, 'commit', self._statement)
-
-    def _statement(self, *args: Any, **kwargs: Any) -> None:
-        self.count += 1
 
 
 def schedulers(dsn: str, count: int) -> list[Any]:
@@ -87,6 +74,8 @@ def extend(dsn: str, size: dict[str, int]) -> dict[str, Any]:
             room.allocate(weekdays(FIRST, PREPARED_DAYS), data={'rule': tags[room.name]})
     rooms[0].commit()
     until = FIRST + timedelta(days=size['extend_days'])
+    from workloads import StatementCounter  # run as a script: bench/ is on the path
+
     counter = StatementCounter()
     latencies = []
     made = 0
@@ -105,6 +94,8 @@ def extend(dsn: str, size: dict[str, int]) -> dict[str, Any]:
 
 def add_rule(dsn: str, size: dict[str, int]) -> dict[str, Any]:
     rooms = schedulers(dsn, size['add_resources'])
+    from workloads import StatementCounter  # run as a script: bench/ is on the path
+
     counter = StatementCounter()
     latencies = []
     made = 0

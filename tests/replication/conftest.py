@@ -108,6 +108,17 @@ class Cluster:
             with contextlib.suppress(subprocess.CalledProcessError):  # not running
                 self._pg_ctl(data, port, 'stop')
 
+    def create_libres_database(self) -> None:
+        """The database ``libres`` on the primary, with the newest schema."""
+        admin = sa.create_engine(self.dsn(self.primary_port, 'postgres'),
+                                 isolation_level='AUTOCOMMIT', poolclass=sa.pool.NullPool)
+        with admin.connect() as connection:
+            connection.execute(sa.text('CREATE DATABASE libres'))
+        admin.dispose()
+        engine = sa.create_engine(self.primary_dsn, poolclass=sa.pool.NullPool)
+        migrate.ensure_schema(engine)
+        engine.dispose()
+
     def dsn(self, port: int, database: str = 'libres') -> str:
         return f'postgresql+psycopg://postgres@127.0.0.1:{port}/{database}'
 
@@ -147,14 +158,7 @@ def cluster() -> Iterator[Cluster]:
     cluster = Cluster(base)
     try:
         cluster.start()
-        admin = sa.create_engine(cluster.dsn(cluster.primary_port, 'postgres'),
-                                 isolation_level='AUTOCOMMIT', poolclass=sa.pool.NullPool)
-        with admin.connect() as connection:
-            connection.execute(sa.text('CREATE DATABASE libres'))
-        admin.dispose()
-        engine = sa.create_engine(cluster.primary_dsn, poolclass=sa.pool.NullPool)
-        migrate.ensure_schema(engine)
-        engine.dispose()
+        cluster.create_libres_database()
         yield cluster
     finally:
         cluster.stop()
