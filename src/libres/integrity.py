@@ -21,9 +21,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from libres.db.booking.engine import Engine
 from libres.db.models import Reservation
 from libres.db.queries import SESSION_EXPIRY, Queries
-from libres.db.scheduler import Scheduler
 from libres.modules import errors
 from libres.modules.dates import utcnow
 
@@ -223,10 +223,10 @@ def _recreate_missing_slots(session: Session) -> tuple[int, list[str]]:
     ids = [int(row.item) for row in session.execute(text(_QUERIES['missing_slots']))]
     done, failures = 0, []
     for reservation in session.query(Reservation).filter(Reservation.id.in_(ids)):
-        scheduler = _ResourceScheduler(session, reservation.resource)
+        slots = Engine.for_scope(_ResourceScope(session, reservation.resource)).slots
         try:
             with session.begin_nested():
-                scheduler._write_slots(reservation, reservation.id)
+                slots.write_reservation(reservation, reservation.id)
             done += 1
         except errors.LibresError as error:
             failures.append(
@@ -235,21 +235,14 @@ def _recreate_missing_slots(session: Session) -> tuple[int, list[str]]:
     return done, failures
 
 
-class _ResourceScheduler(Scheduler):
-    """A scheduler addressed by its resource instead of its names, so that
-    repairs reuse the library's own approval code."""
+@dataclass
+class _ResourceScope:
+    """A booking scope addressed by its resource instead of its names, so
+    that repairs write slots with the library's own code."""
 
-    def __init__(self, session: Session, resource: uuid.UUID) -> None:
-        self._session = session
-        self._resource = resource
-        self.queries = Queries(None)
-        self.timezone = 'UTC'
-        self.blocking_names = ()
-
-    @property
-    def resource(self) -> uuid.UUID:  # type: ignore[override]
-        return self._resource
-
-    @property
-    def session(self) -> Session:  # type: ignore[override]
-        return self._session
+    session: Session
+    resource: uuid.UUID
+    context: Any = None
+    timezone: str = 'UTC'
+    queries: Queries = field(default_factory=lambda: Queries(None))
+    blocking_resources: frozenset[uuid.UUID] = frozenset()

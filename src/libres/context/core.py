@@ -155,12 +155,9 @@ class ContextServicesMixin:
 
     def clear_cache(self) -> None:
         """Forget cached services (after changing the context)."""
-        for name in ('is_allocation_exposed', 'generate_uuid', 'validate_email',
-                     'blocking_resources', '_resource_of_name'):
+        # Only what this class caches; subclasses forget their own.
+        for name in ('is_allocation_exposed', 'generate_uuid', 'validate_email'):
             self.__dict__.pop(name, None)
-        queries = self.__dict__.get('queries')
-        if isinstance(queries, ContextServicesMixin):
-            queries.clear_cache()
 
     @property
     def session_provider(self) -> SessionProvider:

@@ -21,7 +21,11 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from libres.context.core import Context
 
 _lock = threading.Lock()
 _depth = 0
@@ -49,3 +53,9 @@ def collector_paused(enabled: bool = True) -> Iterator[None]:
             _depth -= 1
             if _depth == 0 and _reenable:
                 gc.enable()
+
+
+def collector_paused_for(context: Context) -> AbstractContextManager[None]:
+    """Around loads of many objects: the collector paused only if the
+    context's ``pause_gc_during_loads`` setting asks for it."""
+    return collector_paused(context.get_setting('pause_gc_during_loads') is True)

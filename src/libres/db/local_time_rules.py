@@ -30,21 +30,23 @@ from libres.modules import errors
 from libres.modules.validation import describe_local_time, unclear_local_times
 
 if TYPE_CHECKING:
-    from libres.db.scheduler.base import SchedulerBase
+    from libres.db.records import Records
 
 
-def refuse_unclear_local_times(scheduler: SchedulerBase, dates: Any, allocating: bool = False) -> None:
-    """Apply the rule above to ``dates`` (a pair, pairs, or datetimes)."""
-    unclear = unclear_local_times(dates, scheduler.timezone)
+def refuse_unclear_local_times(records: Records, dates: Any, allocating: bool = False) -> None:
+    """Apply the rule above to ``dates`` (a pair, pairs, or datetimes) of
+    the scope of ``records`` (its zone; the allocations it sees)."""
+    zone = records.scope.timezone
+    unclear = unclear_local_times(dates, zone)
     for item in unclear:
         if not item.exists:
-            raise errors.NonExistentTimeError(describe_local_time(item, scheduler.timezone))
+            raise errors.NonExistentTimeError(describe_local_time(item, zone))
     for item in unclear:
-        text = describe_local_time(item, scheduler.timezone)
+        text = describe_local_time(item, zone)
         if allocating:
             raise errors.AmbiguousTimeError(f'{text}: the allocation would lie an hour apart')
         first, second = item.readings
-        allocation = scheduler.allocations_in_range(first, second, managed_only=False).first()
+        allocation = records.allocations_in_range(first, second, managed_only=False).first()
         if allocation is not None:
             raise errors.AmbiguousTimeError(
                 f'{text}: allocation {allocation.id} lies in that hour, so the two readings book '

@@ -14,13 +14,14 @@ values; which of them are refused is decided where bookings are made.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -29,6 +30,8 @@ from libres.modules.dates import get_timezone
 from libres.modules.utils import flatten
 
 MAX_DATA_BYTES = 1024 * 1024
+
+T = TypeVar('T')
 
 
 def _shown(value: Any) -> str:
@@ -156,7 +159,8 @@ def _check_json_value(value: Any, path: str) -> None:
 
 def check_data(data: Any) -> None:
     """None or a dict whose keys and values JSON and PostgreSQL can hold:
-    no NaN or infinity, no NUL character in a key or a string, at any depth.
+    no NaN or infinity, no NUL character in a key or a string, at any depth,
+    and at most ``MAX_DATA_BYTES`` of JSON.
 
     Other values (dates, say) are left to the engine's JSON serializer, which
     a host application may extend."""
@@ -165,6 +169,16 @@ def check_data(data: Any) -> None:
     if not isinstance(data, dict):
         raise errors.InvalidArgumentType(f'data must be a dict, got {type(data).__name__}')
     _check_json_value(data, '')
+    # default=str: a custom JSON serializer may handle more types.
+    size = len(json.dumps(data, default=str))
+    if size > MAX_DATA_BYTES:
+        raise errors.InvalidData(f'data is {size} bytes of JSON, at most {MAX_DATA_BYTES} are stored')
+
+
+def checked_data(data: T) -> T:
+    """``data``, after ``check_data`` has accepted it."""
+    check_data(data)
+    return data
 
 
 def is_email_address(address: str) -> bool:
@@ -240,7 +254,7 @@ def describe_local_time(unclear: UnclearLocalTime, zone: str) -> str:
 
 
 __all__ = (
-    'MAX_DATA_BYTES', 'UnclearLocalTime', 'check_data', 'check_date_pairs', 'check_datetime',
+    'MAX_DATA_BYTES', 'UnclearLocalTime', 'check_data', 'checked_data', 'check_date_pairs', 'check_datetime',
     'check_flag', 'check_id', 'check_ids', 'check_names', 'check_optional_id',
     'check_optional_text', 'check_optional_uuid', 'check_timezone', 'check_uuid', 'check_uuids',
     'check_whole_number', 'date_values', 'describe_local_time', 'is_email_address',

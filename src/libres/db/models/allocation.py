@@ -290,10 +290,9 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
             start, end = self.start, self.end
         elif not self.overlaps(start, end):
             raise errors.LibresAssertionError('the range does not overlap the allocation')
-        taken = self._reserved_starts()
-        if not taken:
-            return True
-        return not any(slot_start in taken for slot_start, _ in self.all_slots(start, end))
+        from libres.db.booking.spots import is_free
+
+        return is_free(self, start, end, self._reserved_starts())
 
     def _reserved_starts(self) -> set[datetime]:
         return {slot.start for slot in self.reserved_slots}
@@ -500,22 +499,18 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
         return clone
 
     def find_spot(self, start: datetime, end: datetime) -> Allocation | None:
-        """The master if free in the range, else the first free mirror."""
-        master = self.get_master()
-        if master.is_available(start, end):
-            return master
-        if master.quota == 1:
-            return None
-        for mirror in master.siblings()[1:]:
-            if mirror.is_available(start, end):
-                return mirror
-        return None
+        """The master if free in the range, else the first free mirror
+        (``libres.db.booking.spots.first_free_sibling``)."""
+        from libres.db.booking.spots import first_free_sibling
+
+        return first_free_sibling(self.get_master(), start, end)
 
     @property
     def quota_left(self) -> int:
-        if self.is_master and self.quota == 1:
-            return 1 if self.is_available() else 0
-        return sum(1 for sibling in self.siblings() if sibling.is_available())
+        """The free spots over the whole allocation (``libres.db.booking.spots.free_siblings``)."""
+        from libres.db.booking.spots import free_siblings
+
+        return free_siblings(self)
 
     @property
     def in_group(self) -> bool:

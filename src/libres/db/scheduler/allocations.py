@@ -13,10 +13,12 @@ from sqlalchemy.orm import lazyload
 
 from libres.context.core import missing
 from libres.context.replicas import on_primary
-from libres.db.local_time_rules import refuse_unclear_local_times
+from libres.db.booking.dates import DatePair, Dates
+from libres.db.booking.spots import naive_utc
+from libres.db.gc_pause import collector_paused_for
 from libres.db.models import Allocation, Reservation, ReservationBlocker, ReservedSlot
 from libres.db.overlap import overlap_hint
-from libres.db.scheduler.base import DatePair, Dates, SchedulerBase, naive_utc
+from libres.db.scheduler.base import SchedulerBase
 from libres.modules import errors, events, validation
 from libres.modules.dates import align_date_to_day, utcnow
 from libres.modules.rasterizer import is_valid_raster, rasterize_span
@@ -139,7 +141,7 @@ class AllocationsMixin(SchedulerBase):
             self.allocation_cls
         ).options(lazyload(self.allocation_cls.reserved_slots))
         # The slot collections stay unloaded, as after a flush: read on access.
-        with self._loading_many():
+        with collector_paused_for(self.context):
             by_start = {a._start: a for a in self.session.scalars(query)}
         if not by_start:
             return []  # guarded, and something overlaps
@@ -183,9 +185,9 @@ class AllocationsMixin(SchedulerBase):
             validation.check_flag(flag_value, flag)
         values = validation.date_values(dates)
         if not whole_day:
-            refuse_unclear_local_times(self, values, allocating=True)
-        prepared = self._prepare_dates(values)
-        data = self._checked_data(data)
+            self._engine.dates.refuse_unclear(values, allocating=True)
+        prepared = self._engine.dates.pairs(values)
+        data = validation.checked_data(data)
         quota = self._checked_allocation_options(
             quota, quota_limit, raster, partly_available, grouped, skip_overlapping
         )
@@ -438,14 +440,14 @@ class AllocationsMixin(SchedulerBase):
             allocation._end = new.end
             allocation.group = group or master.group
             if data is not missing:
-                allocation.data = self._checked_data(data)
+                allocation.data = validation.checked_data(data)
 
     def _new_allocation_dates(self, start: datetime, end: datetime, whole_day: bool) -> DatePair:
         """Aware UTC; naive times in the DST gap or repeated hour refused
         (not for whole days, which are widened to local midnights later)."""
         if not whole_day:
-            refuse_unclear_local_times(self, (start, end), allocating=True)
-        return self._prepare_date(start), self._prepare_date(end)
+            self._engine.dates.refuse_unclear((start, end), allocating=True)
+        return self._engine.dates.date(start), self._engine.dates.date(end)
 
     def _moved_span(
         self, master: Allocation, changing: list[Allocation], new_start: datetime | None,
@@ -571,8 +573,8 @@ class AllocationsMixin(SchedulerBase):
                 raise errors.InvalidArgumentType(f'the {name} must be a date or datetime, got {value!r}')
         if days is not None and (isinstance(days, (str, bytes)) or not isinstance(days, Iterable)):
             raise errors.InvalidArgumentType(f"days must be a list like ['mo', 'tu'], got {days!r}")
-        start_dt = self._prepare_date(_as_datetime(start))
-        end_dt = self._prepare_date(_as_datetime(end))
+        start_dt = self._engine.dates.date(_as_datetime(start))
+        end_dt = self._engine.dates.date(_as_datetime(end))
 
         weekday_filter: set[Any] | None = None
         if days:
@@ -584,7 +586,7 @@ class AllocationsMixin(SchedulerBase):
 
         managed = Allocation.mirror_of == self.resource
         used_ids = select(ReservedSlot.allocation_id).where(
-            ReservedSlot.resource.in_(self._managed_allocation_resources())
+            ReservedSlot.resource.in_(self._engine.records.managed_allocation_resources())
         )
         reserved_groups = select(Reservation.target).where(Reservation.resource == self.resource)
         blocked_groups = select(ReservationBlocker.target).where(

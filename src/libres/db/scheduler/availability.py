@@ -13,6 +13,7 @@ from sqlalchemy.orm import Query, aliased, lazyload
 
 from libres.context.replicas import replica_read
 from libres.db.free_intervals import FreeInterval, free_intervals_of
+from libres.db.gc_pause import collector_paused_for
 from libres.db.models import Allocation
 from libres.db.queries import Queries
 from libres.db.scheduler.allocations import weekdays
@@ -98,8 +99,8 @@ class AvailabilityMixin(SchedulerBase):
         :returns: a `float`.
         :raises InvalidArgumentType: a date is not a `datetime`.
         """
-        start = self._prepare_date(start or EARLIEST)
-        end = self._prepare_date(end or LATEST)
+        start = self._engine.dates.date(start or EARLIEST)
+        end = self._engine.dates.date(end or LATEST)
         if not self.blocking_resources:
             return self.queries.availability_by_range(start, end, [self.resource])
 
@@ -218,7 +219,7 @@ class AvailabilityMixin(SchedulerBase):
             columns = in_range.with_entities(
                 Allocation.id, Allocation._start, Allocation._end, Allocation._raster
             )
-            with self._loading_many():
+            with collector_paused_for(self.context):
                 rows = columns.all()
             ids = [id for id, a_start, a_end, raster in rows if window.overlaps(a_start, a_end, raster)]
             if len(ids) < len(rows):
@@ -227,7 +228,7 @@ class AvailabilityMixin(SchedulerBase):
         if not reads_slots:
             # Only the spot checks read the slots; the caller may still load them.
             ordered = ordered.options(lazyload(Allocation.reserved_slots))
-        with self._loading_many():
+        with collector_paused_for(self.context):
             return ordered.all(), in_range, not in_window_already
 
     def _with_other_members(self, found: list[Allocation], groups: set[Any]) -> list[Allocation]:
@@ -271,8 +272,8 @@ class AvailabilityMixin(SchedulerBase):
         :raises InvalidArgumentType: a date is not a `datetime`.
         """
         return self.queries.reserved_slots_by_range(
-            self._prepare_date(start),
-            self._prepare_date(end),
+            self._engine.dates.date(start),
+            self._engine.dates.date(end),
             self.resource,
             self.blocking_resources,
         )
@@ -299,7 +300,7 @@ class AvailabilityMixin(SchedulerBase):
             `(percent of the allocation, taken)` pairs, in start order.
         :raises InvalidArgumentType: a date is not a `datetime`.
         """
-        start, end = self._prepare_date(start), self._prepare_date(end)
+        start, end = self._engine.dates.date(start), self._engine.dates.date(end)
         if self.blocking_resources:
             yield from self.queries.allocations_with_availability_by_range(
                 start, end, self.resource, self.blocking_resources, normalize_dst

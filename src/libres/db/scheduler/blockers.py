@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from libres.db.booking.dates import DatePair, Dates
 from libres.db.booking.targets import booking_targets
-from libres.db.local_time_rules import refuse_unclear_local_times
 from libres.db.lookups import the_one
 from libres.db.models import Allocation, ReservationBlocker, ReservedSlot
-from libres.db.scheduler.base import DatePair, Dates, SchedulerBase
+from libres.db.scheduler.base import SchedulerBase
 from libres.modules import errors, validation
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -20,11 +20,11 @@ class BlockersMixin(SchedulerBase):
     """Blocking time on the master and every mirror, without approval."""
 
     def _validate_blocker(self, dates: list[DatePair]) -> list[Allocation]:
-        masters = self._masters_overlapping(dates, visible=True)
-        for start, end, allocation in self._each_overlap(dates, masters):
+        masters = self._engine.spots.masters_overlapping(dates, visible=True)
+        for start, end, allocation in self._engine.spots.each_overlap(dates, masters):
             # A blocker takes every spot, waiting list or not.
-            self._require_free_spots(allocation, start, end, allocation.quota)
-            self._require_contained(allocation, start, end)
+            self._engine.spots.require_free(allocation, start, end, allocation.quota)
+            self._engine.spots.require_contained(allocation, start, end)
         return [a for a in masters if a.resource == self.resource]
 
     def add_blocker(
@@ -51,7 +51,7 @@ class BlockersMixin(SchedulerBase):
         validation.check_optional_uuid(token, 'token')
         validation.check_optional_id(id)
         validation.check_optional_text(reason, 'reason')
-        prepared = self._booking_dates(dates, group)
+        prepared = self._engine.dates.booking(dates, group)
         masters = self._validate_blocker(prepared)
         token = token or uuid.uuid4()
 
@@ -98,7 +98,7 @@ class BlockersMixin(SchedulerBase):
     ) -> list[ReservedSlot]:
         slots = []
         for spot in master.siblings():
-            slots.extend(self._take_slots(spot, start, end, blocker.token, 'blocker', blocker.id))
+            slots.extend(self._engine.slots.take(spot, start, end, blocker.token, 'blocker', blocker.id))
         return slots
 
     def remove_blocker(self, token: uuid.UUID, id: int | None = None) -> None:
@@ -114,7 +114,7 @@ class BlockersMixin(SchedulerBase):
         :raises LibresAssertionError: the token is empty.
         :raises InvalidArgumentType: the id is not a whole number.
         """
-        self._delete_each(self.reserved_slots_by_blocker(token, id))
+        self._engine.slots.delete_each(self.reserved_slots_by_blocker(token, id))
         for blocker in self.blockers_by_token(token, id):
             self.session.delete(blocker)
         self.session.flush()
@@ -163,8 +163,8 @@ class BlockersMixin(SchedulerBase):
             raise errors.LibresAssertionError('a new start and a new end are required')
         validation.check_uuid(token, 'token')
         validation.check_id(id)
-        refuse_unclear_local_times(self, (new_start, new_end))
-        new_start, new_end = self._prepare_date(new_start), self._prepare_date(new_end)
+        self._engine.dates.refuse_unclear((new_start, new_end))
+        new_start, new_end = self._engine.dates.date(new_start), self._engine.dates.date(new_end)
         existing = the_one(self.blockers_by_token(token, id), f'blocker {id} of token {token}')
         if existing.start == new_start and existing.end in (
             new_end, new_end - _MICROSECOND

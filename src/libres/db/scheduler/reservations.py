@@ -7,16 +7,18 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import bindparam, inspect, select
 
+from libres.db.booking import fast_path
+from libres.db.booking.dates import DatePair, Dates
+from libres.db.booking.fast_path import ReserveChecks
+from libres.db.booking.spots import MasterView, SpotUsages
 from libres.db.booking.targets import booking_targets
-from libres.db.local_time_rules import refuse_unclear_local_times
 from libres.db.lookups import the_one
 from libres.db.models import Allocation, Reservation, ReservedSlot
-from libres.db.scheduler.base import DatePair, Dates, MasterView, SchedulerBase, SpotUsages
-from libres.db.session_activity import idle_memo
+from libres.db.scheduler.base import SchedulerBase
 from libres.modules import errors, events, validation
 
 ONE_MICROSECOND = timedelta(microseconds=1)
@@ -26,20 +28,6 @@ ONE_MICROSECOND = timedelta(microseconds=1)
 _BY_TOKEN = select(Reservation).where(
     Reservation.resource == bindparam('resource'), Reservation.token == bindparam('token')
 )
-
-
-# Session info key: tokens made by reserve() in this session, still unsaved.
-FRESH_TOKENS = 'libres.fresh_tokens'
-MAX_FRESH_TOKENS = 1000
-
-
-class ReserveChecks(NamedTuple):
-    """What ``reserve`` read for a fresh token of one row: ``approve_reservations``
-    reuses it while the session stays idle (``idle_memo``)."""
-
-    dates: list[DatePair]
-    views: list[MasterView]  # the own resource's masters overlapping ``dates``
-    usages: SpotUsages  # the spots of quota masters read along the way
 
 
 class ReservationsMixin(SchedulerBase):
@@ -58,23 +46,9 @@ class ReservationsMixin(SchedulerBase):
         :raises InvalidArgumentType: a date is not a `datetime`.
         :raises AlreadyReservedError: an overlapping allocation has no free spot.
         """
-        start, end = self._prepare_date(start), self._prepare_date(end)
-        return self._spots_among(self._masters_overlapping([(start, end)]), start, end)
-
-    @staticmethod
-    def _spots_among(masters: list[Allocation], start: datetime, end: datetime) -> list[Allocation]:
-        targets = []
-        for allocation in masters:
-            if not allocation.overlaps(start, end):
-                continue
-            spot = allocation.find_spot(start, end)
-            if spot is None:
-                raise errors.AlreadyReservedError(
-                    f'allocation {allocation.id} has no free spot for '
-                    f'{errors.describe_span(start, end, allocation.timezone)}'
-                )
-            targets.append(spot)
-        return targets
+        start, end = self._engine.dates.date(start), self._engine.dates.date(end)
+        spots = self._engine.spots
+        return spots.spots_among(spots.masters_overlapping([(start, end)]), start, end)
 
     # --- validation -----------------------------------------------------------
 
@@ -84,14 +58,15 @@ class ReservationsMixin(SchedulerBase):
         """Refuse what cannot be booked; return the overlapping visible masters
         (and a fresh reservation id if asked for, from the same query) and the
         spot usages read."""
-        views, next_id = self._masters_with_taken_and_id(dates, True, next_reservation_id)
+        spots = self._engine.spots
+        views, next_id = spots.masters_with_taken(dates, True, next_reservation_id)
         usages: SpotUsages = {}
         by_allocation = {id(view.allocation): view for view in views}
-        for start, end, allocation in self._each_overlap(dates, [v.allocation for v in views]):
+        for start, end, allocation in spots.each_overlap(dates, [v.allocation for v in views]):
             # The waiting list of a manual allocation is never full.
             if not allocation.approve_manually:
-                self._require_free_spots(allocation, start, end, quota, by_allocation[id(allocation)], usages)
-            self._require_contained(allocation, start, end)
+                spots.require_free(allocation, start, end, quota, by_allocation[id(allocation)], usages)
+            spots.require_contained(allocation, start, end)
             if 0 < allocation.quota_limit < quota:
                 raise errors.QuotaOverLimit()
             if allocation.quota < quota:
@@ -113,18 +88,6 @@ class ReservationsMixin(SchedulerBase):
             if token is not None:
                 return token
         return uuid.uuid4()
-
-    def _remember_if_fresh(
-        self, token: uuid.UUID, session_id: uuid.UUID | None, single_token_per_session: bool
-    ) -> None:
-        """Note a token made just now (not one reused from the cart session)."""
-        if single_token_per_session and session_id:
-            return
-        fresh_tokens = self.session.info.setdefault(FRESH_TOKENS, set())
-        if len(fresh_tokens) > MAX_FRESH_TOKENS:
-            # Reserved and never approved: forget them; a lookup is only slower.
-            fresh_tokens.clear()
-        fresh_tokens.add(token)
 
     def reserve(
         self,
@@ -166,8 +129,8 @@ class ReservationsMixin(SchedulerBase):
         validation.check_whole_number(quota, 'quota')
         validation.check_flag(single_token_per_session, 'single_token_per_session')
         validation.check_optional_uuid(session_id, 'session id')
-        data = self._checked_data(data)
-        prepared = self._booking_dates(dates, group, refuse_empty_group=True)
+        data = validation.checked_data(data)
+        prepared = self._engine.dates.booking(dates, group, refuse_empty_group=True)
         fresh = not (single_token_per_session and session_id)
         # A fresh token of dates may be approved next, without a flush in
         # between: its row takes an id from the same query.
@@ -175,7 +138,8 @@ class ReservationsMixin(SchedulerBase):
         own = [view for view in visible if view.allocation.resource == self.resource]
 
         token = self._session_token(session_id, single_token_per_session)
-        self._remember_if_fresh(token, session_id, single_token_per_session)
+        if fresh:
+            fast_path.remember_fresh_token(self.session, token)
         fields = {'token': token, 'status': 'pending', 'resource': self.resource, 'data': data,
                   'session_id': session_id, 'email': email, 'quota': quota}
         rows = self._pending_rows(fields, group, prepared, own)
@@ -190,7 +154,7 @@ class ReservationsMixin(SchedulerBase):
         self.session.add_all(rows)
         events.on_reservations_made(self.context, rows)
         if fresh and len(rows) == 1 and rows[0].target_type == 'allocation':
-            idle_memo(self.session)[ReserveChecks, token] = ReserveChecks(prepared, own, usages)
+            fast_path.remember_reserve_checks(self.session, token, ReserveChecks(prepared, own, usages))
         return token
 
     def _checked_email(self, email: object) -> str:
@@ -226,17 +190,6 @@ class ReservationsMixin(SchedulerBase):
             )
             for target in booking_targets(dates, [(v.allocation, v.in_group) for v in own])
         ]
-
-    def _reserve_checks(self, row: Reservation) -> ReserveChecks | None:
-        """What ``reserve`` read for this row, if the session has done nothing
-        since and it covers the row's rastered span."""
-        checks: ReserveChecks | None = idle_memo(self.session).get((ReserveChecks, row.token))
-        if checks is None:
-            return None
-        assert row.start is not None and row.end is not None
-        if not any(start <= row.start and row.end <= end for start, end in checks.dates):
-            return None  # rastering widened the span beyond what was read
-        return checks
 
     def _refuse_duplicates_in_session(self, session_id: uuid.UUID, rows: list[Reservation]) -> None:
         existing = {
@@ -285,7 +238,7 @@ class ReservationsMixin(SchedulerBase):
             with self._savepoint():
                 for row in pending:
                     try:
-                        slots.extend(self._write_slots(row, row.id))
+                        slots.extend(self._engine.slots.write_reservation(row, row.id))
                     except errors.LibresError as error:
                         error.reservation = row
                         raise
@@ -305,7 +258,7 @@ class ReservationsMixin(SchedulerBase):
             return []
         if reservation.id is None:
             self.session.flush()
-        slots = self._write_slots(reservation, reservation.id)
+        slots = self._engine.slots.write_reservation(reservation, reservation.id)
         self.session.flush()
         return slots
 
@@ -323,11 +276,9 @@ class ReservationsMixin(SchedulerBase):
         ]
         if len(self.session.new) > len(unsaved) or self.session.dirty or self.session.deleted:
             self.session.flush()
-        fresh_tokens = self.session.info.get(FRESH_TOKENS, set())
-        if unsaved and token in fresh_tokens:
+        if unsaved and fast_path.take_fresh_token(self.session, token):
             # A token this session made and has not flushed yet cannot have
             # stored rows: nothing to look up.
-            fresh_tokens.discard(token)
             return unsaved
         with self.session.no_autoflush:
             stored = list(self.session.scalars(
@@ -349,19 +300,19 @@ class ReservationsMixin(SchedulerBase):
         try:
             targets = []
             with self.session.no_autoflush:
-                checks = self._reserve_checks(row) if inspect(row).pending else None
+                checks = fast_path.reserve_checks(self.session, row) if inspect(row).pending else None
                 known: SpotUsages | None = None
                 next_id = None
                 if checks is not None:
                     views, known = checks.views, dict(checks.usages)
                 else:
-                    views, next_id = self._masters_with_taken_and_id(
+                    views, next_id = self._engine.spots.masters_with_taken(
                         [(row.start, row.end)], next_reservation_id=row.id is None
                     )
                 for view in views:
                     if not view.allocation.overlaps(row.start, row.end):
                         continue
-                    spot = self._master_spot(view, row.start, row.end, known)
+                    spot = self._engine.spots.master_spot(view, row.start, row.end, known)
                     if spot is None:
                         raise errors.AlreadyReservedError(
                             f'allocation {view.allocation.id} has no free spot for '
@@ -385,49 +336,7 @@ class ReservationsMixin(SchedulerBase):
                 row.id = next_id
         slots: list[ReservedSlot] = []
         for spot in targets:
-            slots.extend(self._take_slots(spot, row.start, row.end, row.token, 'reservation', row.id))
-        return slots
-
-    def _reservation_dates(self, row: Reservation) -> list[DatePair]:
-        if row.target_type == 'group':
-            return [tuple(pair) for pair in self.allocation_dates_by_group(row.target)]  # type: ignore[misc]
-        assert row.start is not None and row.end is not None
-        return [(row.start, row.end)]
-
-    def _check_blocking_resources(self, dates: list[DatePair], quota: int) -> None:
-        if not self.blocking_resources:
-            return
-        masters = self.queries.overlapping_allocations(self.blocking_allocations(), dates).filter(
-            Allocation.resource == Allocation.mirror_of
-        )
-        for allocation in masters:
-            for start, end in dates:
-                if allocation.overlaps(start, end) and \
-                        (free := self.free_allocations_count(allocation, start, end)) < quota:
-                    raise errors.AlreadyReservedError(self._not_free(allocation, start, end, quota, free))
-
-    def _write_slots(self, row: Reservation, source_id: int) -> list[ReservedSlot]:
-        dates = self._reservation_dates(row)
-        self._check_blocking_resources(dates, row.quota)
-        # One query for every date; the slots taken below join the loaded
-        # collections, so each later date and copy sees the earlier ones.
-        masters = self._masters_overlapping(dates)
-        # Approved before its first slot: a flush on the way (a query's
-        # autoflush) writes the owner before the slots, which the database
-        # checks at the end of each statement.
-        previous, row.status = row.status, 'approved'
-        slots: list[ReservedSlot] = []
-        try:
-            for start, end in dates * row.quota:
-                for target in self._spots_among(masters, start, end):
-                    slots.extend(self._take_slots(target, start, end, row.token, 'reservation', source_id))
-            if not slots:
-                raise errors.NotReservableError(
-                    f'reservation {source_id} (token {row.token}) covers no free allocation'
-                )
-        except Exception:
-            row.status = previous
-            raise
+            slots.extend(self._engine.slots.take(spot, row.start, row.end, row.token, 'reservation', row.id))
         return slots
 
     def deny_reservation(self, token: uuid.UUID) -> None:
@@ -461,7 +370,7 @@ class ReservationsMixin(SchedulerBase):
         :raises InvalidUUID: the token is not a UUID.
         :raises InvalidArgumentType: the id is not a whole number.
         """
-        self._delete_each(self.reserved_slots_by_reservation(token, id))
+        self._engine.slots.delete_each(self.reserved_slots_by_reservation(token, id))
         rows = self.reservations_by_token(token, id).all()
         for row in rows:
             self.session.delete(row)
@@ -503,7 +412,7 @@ class ReservationsMixin(SchedulerBase):
         :raises InvalidData: NaN or infinity, a NUL character, or more than 1 MiB of JSON.
         :raises InvalidUUID: the token is not a UUID.
         """
-        data = self._checked_data(data)
+        data = validation.checked_data(data)
         for row in self.reservations_by_token(token):
             row.data = data
 
@@ -582,8 +491,8 @@ class ReservationsMixin(SchedulerBase):
         validation.check_uuid(token, 'token')
         validation.check_id(id)
         validation.check_optional_id(quota, 'quota')
-        refuse_unclear_local_times(self, (new_start, new_end))
-        new_start, new_end = self._prepare_date(new_start), self._prepare_date(new_end)
+        self._engine.dates.refuse_unclear((new_start, new_end))
+        new_start, new_end = self._engine.dates.date(new_start), self._engine.dates.date(new_end)
 
         existing = the_one(self.reservations_by_token(token, id), f'reservation {id} of token {token}')
         unchanged_quota = quota is None or quota == existing.quota
@@ -620,7 +529,7 @@ class ReservationsMixin(SchedulerBase):
             new.session_id = session_id
             self.session.flush()
             if was_approved:
-                self._write_slots(new, id)
+                self._engine.slots.write_reservation(new, id)
             events.on_reservation_time_changed(
                 self.context,
                 new,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select, text
 
+from libres.db.booking.fast_path import activity, idle_memo
 from libres.db.scheduler import Scheduler
-from libres.db.session_activity import activity, idle_memo
 
 
 def test_the_memo_survives_idleness_only(scheduler: Scheduler) -> None:
