@@ -271,7 +271,7 @@ def _runs(slots: Sequence[FreeSlot]) -> Iterator[tuple[FreeSlot, datetime, int]]
 
 
 def free_intervals_of(
-    scheduler: SchedulerBase, start: datetime, end: datetime, duration: timedelta | None = None
+    scheduler: SchedulerBase[Any, Any], start: datetime, end: datetime, duration: timedelta | None = None
 ) -> list[FreeInterval]:
     """``Scheduler.free_intervals``: naive ``start``/``end`` are in the
     scheduler's zone; allocations the context's exposure hides are left out."""

@@ -12,18 +12,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, cast
 
 from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Query
+from typing_extensions import TypeVar
 
 from libres.db.booking.scope import BookingScope, visible_resources
 from libres.db.lookups import the_one
 from libres.db.models import Allocation, Reservation, ReservationBlocker, ReservedSlot
 from libres.modules import errors, validation
 
+#: The allocation and reservation classes of a scheduler (``allocation_cls``,
+#: ``reservation_cls``): what its queries give. Rows are read through the
+#: base classes, as in libres 1.4.0, so polymorphic subclasses load as such.
+AllocationT = TypeVar('AllocationT', bound=Allocation, default=Allocation)
+ReservationT = TypeVar('ReservationT', bound=Reservation, default=Reservation)
 
-class Records:
+
+class Records(Generic[AllocationT, ReservationT]):
     """The queries over one scope's allocations, slots, reservations and blockers."""
 
     def __init__(self, scope: BookingScope) -> None:
@@ -31,18 +38,19 @@ class Records:
 
     # --- what the resource manages and sees -----------------------------------
 
-    def managed_allocations(self) -> Query[Allocation]:
-        return self.scope.session.query(Allocation).filter(Allocation.mirror_of == self.scope.resource)
+    def managed_allocations(self) -> Query[AllocationT]:
+        query = self.scope.session.query(Allocation).filter(Allocation.mirror_of == self.scope.resource)
+        return cast('Query[AllocationT]', query)
 
-    def blocking_allocations(self) -> Query[Allocation]:
-        return self.scope.session.query(Allocation).filter(
+    def blocking_allocations(self) -> Query[AllocationT]:
+        return cast('Query[AllocationT]', self.scope.session.query(Allocation).filter(
             Allocation.mirror_of.in_(list(self.scope.blocking_resources))
-        )
+        ))
 
-    def visible_allocations(self) -> Query[Allocation]:
-        return self.scope.session.query(Allocation).filter(
+    def visible_allocations(self) -> Query[AllocationT]:
+        return cast('Query[AllocationT]', self.scope.session.query(Allocation).filter(
             Allocation.mirror_of.in_(visible_resources(self.scope))
-        )
+        ))
 
     def managed_allocation_resources(self) -> Select[Any]:
         """The resources of the managed allocations (masters and mirrors), as a subquery."""
@@ -53,13 +61,14 @@ class Records:
             ReservedSlot.resource.in_(self.managed_allocation_resources())
         )
 
-    def managed_reservations(self) -> Query[Reservation]:
-        return self.scope.session.query(Reservation).filter(Reservation.resource == self.scope.resource)
+    def managed_reservations(self) -> Query[ReservationT]:
+        query = self.scope.session.query(Reservation).filter(Reservation.resource == self.scope.resource)
+        return cast('Query[ReservationT]', query)
 
-    def visible_reservations(self) -> Query[Reservation]:
-        return self.scope.session.query(Reservation).filter(
+    def visible_reservations(self) -> Query[ReservationT]:
+        return cast('Query[ReservationT]', self.scope.session.query(Reservation).filter(
             Reservation.resource.in_(visible_resources(self.scope))
-        )
+        ))
 
     def managed_blockers(self) -> Query[ReservationBlocker]:
         return self.scope.session.query(ReservationBlocker).filter(
@@ -92,7 +101,7 @@ class Records:
             query = query.filter(ReservedSlot.source_id == id)
         return query
 
-    def reservations_by_token(self, token: uuid.UUID | str, id: int | None = None) -> Query[Reservation]:
+    def reservations_by_token(self, token: uuid.UUID | str, id: int | None = None) -> Query[ReservationT]:
         validation.check_uuid(token, 'token')
         validation.check_optional_id(id)
         query = self.managed_reservations().filter(Reservation.token == token)
@@ -108,7 +117,7 @@ class Records:
             query = query.filter(ReservationBlocker.id == id)
         return query
 
-    def reservations_by_group(self, group: uuid.UUID) -> Query[Reservation]:
+    def reservations_by_group(self, group: uuid.UUID) -> Query[ReservationT]:
         validation.check_uuid(group, 'group')
         tokens = select(Reservation.token).where(
             Reservation.resource == self.scope.resource, Reservation.target == group
@@ -117,13 +126,13 @@ class Records:
 
     # --- allocations -------------------------------------------------------------
 
-    def allocation_by_id(self, id: int) -> Allocation:
+    def allocation_by_id(self, id: int) -> AllocationT:
         validation.check_id(id)
         query = self.managed_allocations().filter(Allocation.id == id)
-        found: Allocation = the_one(query, f'allocation {id}')
+        found: AllocationT = the_one(query, f'allocation {id}')
         return found
 
-    def allocations_by_ids(self, ids: Iterable[int]) -> Query[Allocation]:
+    def allocations_by_ids(self, ids: Iterable[int]) -> Query[AllocationT]:
         ids = list(ids) if not isinstance(ids, (str, bytes)) and isinstance(ids, Iterable) else ids
         validation.check_ids(ids)
         return (
@@ -134,7 +143,7 @@ class Records:
 
     def allocations_by_groups(
         self, groups: Iterable[uuid.UUID], masters_only: bool = True
-    ) -> Query[Allocation]:
+    ) -> Query[AllocationT]:
         if not isinstance(groups, (str, bytes)) and isinstance(groups, Iterable):
             groups = list(groups)
         validation.check_uuids(groups, 'groups')
@@ -151,7 +160,7 @@ class Records:
     def allocations_by_source(
         self, source: type[Reservation] | type[ReservationBlocker], source_type: str,
         token: uuid.UUID, id: int | None,
-    ) -> Query[Allocation]:
+    ) -> Query[AllocationT]:
         """The allocations holding slots of a token's reservations or blockers."""
         validation.check_uuid(token, 'token')
         validation.check_optional_id(id)
@@ -170,7 +179,7 @@ class Records:
 
     def allocations_in_range(
         self, start: datetime, end: datetime, masters_only: bool = True, managed_only: bool = True
-    ) -> Query[Allocation]:
+    ) -> Query[AllocationT]:
         """Allocations overlapping ``[start, end]``, given aware UTC."""
         base = self.managed_allocations() if managed_only else self.visible_allocations()
         query = self.scope.queries.allocations_in_range(base, start, end)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import date, datetime, time
 from itertools import pairwise
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, func, insert, not_, select, text
 from sqlalchemy.orm import lazyload
@@ -18,7 +18,7 @@ from libres.db.booking.spots import naive_utc
 from libres.db.gc_pause import collector_paused_for
 from libres.db.models import Allocation, Reservation, ReservationBlocker, ReservedSlot
 from libres.db.overlap import overlap_hint
-from libres.db.scheduler.base import SchedulerBase
+from libres.db.scheduler.base import AllocationT, ReservationT, SchedulerBase
 from libres.modules import errors, events, validation
 from libres.modules.dates import align_date_to_day, utcnow
 from libres.modules.rasterizer import is_valid_raster, rasterize_span
@@ -69,7 +69,7 @@ def weekdays(days: Iterable[Any]) -> set[Any]:
     return {DAYS_MAP.get(day, day) for day in days}
 
 
-class AllocationsMixin(SchedulerBase):
+class AllocationsMixin(SchedulerBase[AllocationT, ReservationT]):
     """Allocations: the time that may be booked."""
 
     def _whole_days(self, dates: list[DatePair]) -> list[DatePair]:
@@ -78,7 +78,7 @@ class AllocationsMixin(SchedulerBase):
             for s, e in dates
         ]
 
-    def _masters_in_hull(self, spans: list[DatePair]) -> list[Allocation]:
+    def _masters_in_hull(self, spans: list[DatePair]) -> list[AllocationT]:
         """Own masters between the first start and the last end, in one query
         with one condition (a week of hourly spans is one range, not 168)."""
         first = min(start for start, _ in spans)
@@ -114,7 +114,7 @@ class AllocationsMixin(SchedulerBase):
     def _insert_batch(
         self, columns: dict[str, Any], group: uuid.UUID | None, spans: list[DatePair],
         guarded: bool = False,
-    ) -> list[Allocation]:
+    ) -> list[AllocationT]:
         """Insert the allocations with one statement of a fixed size: the spans
         travel as two arrays, so a thousand rows cost one short query text.
         Without a shared ``group`` each row gets a random one of its own.
@@ -159,7 +159,7 @@ class AllocationsMixin(SchedulerBase):
         data: dict[str, Any] | None = None,
         approve_manually: bool = False,
         skip_overlapping: bool = False,
-    ) -> list[Allocation]:
+    ) -> list[AllocationT]:
         """Create allocations for the given date ranges and return the masters.
 
         :param dates: a ``(start, end)`` pair, a sequence of pairs, or the starts
@@ -203,7 +203,7 @@ class AllocationsMixin(SchedulerBase):
         }
         allocations = self._insert_allocations(columns, uuid.uuid4() if grouped else None, rastered,
                                                skip_overlapping)
-        events.on_allocations_added(self.context, allocations)
+        events.on_allocations_added(self.context, cast('list[Allocation]', allocations))
         return allocations
 
     @staticmethod
@@ -248,7 +248,7 @@ class AllocationsMixin(SchedulerBase):
     def _insert_allocations(
         self, columns: dict[str, Any], group: uuid.UUID | None, spans: list[DatePair],
         skip_overlapping: bool,
-    ) -> list[Allocation]:
+    ) -> list[AllocationT]:
         """Insert the spans that overlap nothing (or raise); ``group`` shared,
         else a group of its own per allocation."""
         plain = self._plain_batch_possible(columns['data'])
@@ -301,7 +301,7 @@ class AllocationsMixin(SchedulerBase):
             master.quota = new_quota
             return
 
-        allocations = [master, *self.allocation_mirrors_by_master(master)]
+        allocations: list[Allocation] = [master, *self.allocation_mirrors_by_master(master)]
         free = [a for a in allocations if a.is_available()]
         if len(free) < master.quota - new_quota:
             raise errors.AffectedReservationError(None, detail=(
@@ -417,7 +417,7 @@ class AllocationsMixin(SchedulerBase):
             new_start, new_end = self._new_allocation_dates(new_start, new_end, bool(whole_day))
 
         master = self.allocation_by_id(master_id)
-        changing = [master, *self.allocation_mirrors_by_master(master)]
+        changing: list[Allocation] = [master, *self.allocation_mirrors_by_master(master)]
         if master.timezone != self.timezone:
             raise errors.LibresAssertionError(
                 f'allocation {master.id} was made in {master.timezone}, this scheduler is in {self.timezone}'
@@ -452,7 +452,7 @@ class AllocationsMixin(SchedulerBase):
     def _moved_span(
         self, master: Allocation, changing: list[Allocation], new_start: datetime | None,
         new_end: datetime | None, whole_day: bool | None,
-    ) -> Allocation:
+    ) -> AllocationT:
         """The new span as an unsaved allocation (rastered like the master),
         refused if it ends before it starts or meets another allocation."""
         new_start = new_start or master.start
@@ -524,10 +524,11 @@ class AllocationsMixin(SchedulerBase):
         :raises AffectedReservationError: an allocation holds a reserved slot.
         :raises AffectedPendingReservationError: a pending reservation waits for one.
         """
+        allocations: list[Allocation]
         if id:
             allocations = self.allocation_by_id(id).siblings()
         elif groups:
-            allocations = self.allocations_by_groups(groups, masters_only=False).all()
+            allocations = list(self.allocations_by_groups(groups, masters_only=False))
         else:
             raise errors.NotSupported('give an allocation id or groups')
 

@@ -17,7 +17,7 @@ from libres.db.gc_pause import collector_paused_for
 from libres.db.models import Allocation
 from libres.db.queries import Queries
 from libres.db.scheduler.allocations import weekdays
-from libres.db.scheduler.base import SchedulerBase
+from libres.db.scheduler.base import AllocationT, ReservationT, SchedulerBase
 from libres.modules import errors, validation
 from libres.modules.dates import get_timezone, localize
 from libres.modules.rasterizer import rasterize_span
@@ -82,7 +82,7 @@ class TimeWindow:
         return bool(a_start <= s <= a_end or s <= a_start <= e)
 
 
-class AvailabilityMixin(SchedulerBase):
+class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
     """Read-only questions about free time."""
 
     @replica_read
@@ -148,7 +148,7 @@ class AvailabilityMixin(SchedulerBase):
         whole_day: str = 'any',
         groups: str = 'any',
         strict: bool = False,
-    ) -> list[Allocation]:
+    ) -> list[AllocationT]:
         """Allocations in the date range whose times meet the time window.
 
         :param start, end: the date range; their times of day are the window
@@ -172,7 +172,7 @@ class AvailabilityMixin(SchedulerBase):
             start, end, window, available_only or bool(minspots), keeps.exposes_everything
         )
         grouped = self._groups_with_several(in_range) if candidates else set()
-        found: list[Allocation] = []
+        found: list[AllocationT] = []
         seen_groups: set[Any] = set()
         for allocation in candidates:
             if not keeps(allocation):
@@ -207,7 +207,7 @@ class AvailabilityMixin(SchedulerBase):
     def _search_candidates(
         self, start: datetime, end: datetime, window: TimeWindow, reads_slots: bool,
         exposes_everything: bool,
-    ) -> tuple[list[Allocation], Query[Allocation], bool]:
+    ) -> tuple[list[AllocationT], Query[AllocationT], bool]:
         """The masters in range (as objects), the query they came from, and
         whether the window must still be checked on them."""
         in_range = self.allocations_in_range(start, end)
@@ -231,7 +231,7 @@ class AvailabilityMixin(SchedulerBase):
         with collector_paused_for(self.context):
             return ordered.all(), in_range, not in_window_already
 
-    def _with_other_members(self, found: list[Allocation], groups: set[Any]) -> list[Allocation]:
+    def _with_other_members(self, found: list[AllocationT], groups: set[Any]) -> list[AllocationT]:
         """``found`` and the other members of its groups, marked as extra."""
         known = {a.id for a in found}
         extras = self.allocations_by_groups(groups).filter(Allocation.id.notin_(known)).all()
@@ -239,7 +239,7 @@ class AvailabilityMixin(SchedulerBase):
             extra.is_extra_result = True  # type: ignore[attr-defined]
         return sorted(found + extras, key=lambda a: a._start)
 
-    def _groups_with_several(self, candidates: Query[Allocation]) -> set[Any]:
+    def _groups_with_several(self, candidates: Query[AllocationT]) -> set[Any]:
         """The groups among the candidates' that hold more than one allocation
         of their resource (``Allocation.in_group``), in one query."""
         # Counted once per distinct group through the group index; the
@@ -326,7 +326,7 @@ class _SearchFilter:
     but the group one (exposure, window, weekday, whole day, spots)."""
 
     def __init__(
-        self, scheduler: AvailabilityMixin, window: TimeWindow, days: set[Any] | None,
+        self, scheduler: AvailabilityMixin[Any, Any], window: TimeWindow, days: set[Any] | None,
         whole_day: str, minspots: int, available_only: bool,
     ) -> None:
         self.scheduler = scheduler

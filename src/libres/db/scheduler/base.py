@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime, time, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Generic, Self, cast
 
 from sqlalchemy.orm import Query
 
@@ -27,15 +27,21 @@ from libres.db.models import (
     ReservedSlot,
 )
 from libres.db.queries import Queries
+from libres.db.records import AllocationT, ReservationT
 from libres.modules import errors, validation
 
 if TYPE_CHECKING:
     from libres.context.core import Context
 
-__all__ = ('DatePair', 'Dates', 'SchedulerBase')
+__all__ = ('AllocationT', 'DatePair', 'Dates', 'ReservationT', 'SchedulerBase')
+
+# The defaults of the class arguments, typed so that a scheduler built
+# without them is a Scheduler[Allocation, Reservation].
+_ALLOCATION: Any = Allocation
+_RESERVATION: Any = Reservation
 
 
-class SchedulerBase(ContextServicesMixin):
+class SchedulerBase(ContextServicesMixin, Generic[AllocationT, ReservationT]):
     """What every part of the scheduler builds on: who it is and what it owns."""
 
     def __init__(
@@ -44,8 +50,8 @@ class SchedulerBase(ContextServicesMixin):
         name: str | uuid.UUID,
         timezone: str,
         blocking_names: Iterable[str] = (),
-        allocation_cls: type[Allocation] = Allocation,
-        reservation_cls: type[Reservation] = Reservation,
+        allocation_cls: type[AllocationT] = _ALLOCATION,
+        reservation_cls: type[ReservationT] = _RESERVATION,
     ) -> None:
         # Refused here, not at the first call that reads a date.
         validation.check_timezone(timezone)
@@ -57,7 +63,7 @@ class SchedulerBase(ContextServicesMixin):
             if reservation_cls is Reservation and isinstance(allocation_cls, type) \
                     and issubclass(allocation_cls, Reservation):
                 reservation_cls = allocation_cls
-            allocation_cls, blocking_names = blocking_names, ()
+            allocation_cls, blocking_names = cast('type[AllocationT]', blocking_names), ()
         validation.check_names(blocking_names, 'blocking_names')
         self.context = context
         self.queries = Queries(context)
@@ -68,7 +74,7 @@ class SchedulerBase(ContextServicesMixin):
         self.reservation_cls = reservation_cls
         # The engine reads name, zone and session through this scheduler on
         # every call, so it follows changes to them (and each thread's session).
-        self._engine = Engine.for_scope(self)
+        self._engine: Engine[AllocationT, ReservationT] = Engine.for_scope(self)
 
     def __repr__(self) -> str:
         return f'<Scheduler {self.context.name}/{self.name} ({self.timezone})>'
@@ -138,7 +144,7 @@ class SchedulerBase(ContextServicesMixin):
 
     # --- record sets ----------------------------------------------------------
 
-    def managed_allocations(self) -> Query[Allocation]:
+    def managed_allocations(self) -> Query[AllocationT]:
         """Every allocation this scheduler owns: masters and the mirrors written so far.
 
         :returns: a `Query` of `Allocation` (`mirror_of` is this scheduler's
@@ -146,7 +152,7 @@ class SchedulerBase(ContextServicesMixin):
         """
         return self._engine.records.managed_allocations()
 
-    def blocking_allocations(self) -> Query[Allocation]:
+    def blocking_allocations(self) -> Query[AllocationT]:
         """The allocations of the blocking resources (`blocking_names`), masters and mirrors.
 
         :returns: a `Query` of `Allocation`, not yet run; it matches nothing
@@ -154,7 +160,7 @@ class SchedulerBase(ContextServicesMixin):
         """
         return self._engine.records.blocking_allocations()
 
-    def visible_allocations(self) -> Query[Allocation]:
+    def visible_allocations(self) -> Query[AllocationT]:
         """The allocations this scheduler owns plus those of its blocking resources.
 
         :returns: a `Query` of `Allocation` (masters and mirrors), not yet run.
@@ -168,14 +174,14 @@ class SchedulerBase(ContextServicesMixin):
         """
         return self._engine.records.managed_reserved_slots()
 
-    def managed_reservations(self) -> Query[Reservation]:
+    def managed_reservations(self) -> Query[ReservationT]:
         """The reservations of this scheduler's resource, pending and approved.
 
         :returns: a `Query` of `Reservation`, not yet run.
         """
         return self._engine.records.managed_reservations()
 
-    def visible_reservations(self) -> Query[Reservation]:
+    def visible_reservations(self) -> Query[ReservationT]:
         """The reservations of this scheduler's resource and of its blocking resources.
 
         :returns: a `Query` of `Reservation`, not yet run.
@@ -248,7 +254,7 @@ class SchedulerBase(ContextServicesMixin):
         """
         return self._engine.records.reserved_slots_by_source('blocker', token, id)
 
-    def reservations_by_token(self, token: uuid.UUID | str, id: int | None = None) -> Query[Reservation]:
+    def reservations_by_token(self, token: uuid.UUID | str, id: int | None = None) -> Query[ReservationT]:
         """This scheduler's reservations (pending and approved) of a token.
 
         :param token: a UUID or a string holding one.
@@ -270,7 +276,7 @@ class SchedulerBase(ContextServicesMixin):
         """
         return self._engine.records.blockers_by_token(token, id)
 
-    def reservations_by_group(self, group: uuid.UUID) -> Query[Reservation]:
+    def reservations_by_group(self, group: uuid.UUID) -> Query[ReservationT]:
         """This scheduler's reservations of every token that reserved the group.
 
         All rows of such a token are included, also those targeting other groups
@@ -282,7 +288,7 @@ class SchedulerBase(ContextServicesMixin):
         """
         return self._engine.records.reservations_by_group(group)
 
-    def reservations_by_allocation(self, allocation_id: int) -> Query[Reservation]:
+    def reservations_by_allocation(self, allocation_id: int) -> Query[ReservationT]:
         """The reservations of the allocation's group (see `reservations_by_group`).
 
         :param allocation_id: the id (an `int`) of an allocation of this scheduler.
@@ -295,7 +301,7 @@ class SchedulerBase(ContextServicesMixin):
 
     # --- allocation look-ups --------------------------------------------------
 
-    def allocation_by_id(self, id: int) -> Allocation:
+    def allocation_by_id(self, id: int) -> AllocationT:
         """The allocation of this scheduler with this id (a master or a written mirror).
 
         :param id: the allocation id, an `int`.
@@ -306,7 +312,7 @@ class SchedulerBase(ContextServicesMixin):
         """
         return self._engine.records.allocation_by_id(id)
 
-    def allocations_by_ids(self, ids: Iterable[int]) -> Query[Allocation]:
+    def allocations_by_ids(self, ids: Iterable[int]) -> Query[AllocationT]:
         """This scheduler's allocations with the given ids, in start order.
 
         :param ids: an iterable of `int` ids (not a string); unknown ids are skipped.
@@ -315,7 +321,7 @@ class SchedulerBase(ContextServicesMixin):
         """
         return self._engine.records.allocations_by_ids(ids)
 
-    def allocations_by_group(self, group: uuid.UUID, masters_only: bool = True) -> Query[Allocation]:
+    def allocations_by_group(self, group: uuid.UUID, masters_only: bool = True) -> Query[AllocationT]:
         """This scheduler's allocations of one group (`allocations_by_groups([group])`).
 
         :param group: the group, a UUID or a string holding one.
@@ -328,7 +334,7 @@ class SchedulerBase(ContextServicesMixin):
 
     def allocations_by_groups(
         self, groups: Iterable[uuid.UUID], masters_only: bool = True
-    ) -> Query[Allocation]:
+    ) -> Query[AllocationT]:
         """This scheduler's allocations of any of the groups.
 
         :param groups: an iterable (not a string) of group UUIDs or strings holding them.
@@ -340,7 +346,7 @@ class SchedulerBase(ContextServicesMixin):
         """
         return self._engine.records.allocations_by_groups(groups, masters_only)
 
-    def allocations_by_reservation(self, token: uuid.UUID, id: int | None = None) -> Query[Allocation]:
+    def allocations_by_reservation(self, token: uuid.UUID, id: int | None = None) -> Query[AllocationT]:
         """The allocations (masters or mirrors) holding the slots of a token's reservations.
 
         Pending reservations have no slots, so they give nothing; each
@@ -354,7 +360,7 @@ class SchedulerBase(ContextServicesMixin):
         """
         return self._engine.records.allocations_by_source(Reservation, 'reservation', token, id)
 
-    def allocations_by_blocker(self, token: uuid.UUID, id: int | None = None) -> Query[Allocation]:
+    def allocations_by_blocker(self, token: uuid.UUID, id: int | None = None) -> Query[AllocationT]:
         """The allocations (masters or mirrors) holding the slots of a token's blockers.
 
         Each allocation appears once, also in `count()`.
@@ -369,7 +375,7 @@ class SchedulerBase(ContextServicesMixin):
 
     def allocations_in_range(
         self, start: datetime, end: datetime, masters_only: bool = True, managed_only: bool = True
-    ) -> Query[Allocation]:
+    ) -> Query[AllocationT]:
         """The allocations overlapping `[start, end]` (both ends inclusive).
 
         :param start: a `datetime`; naive values are read in the scheduler's
@@ -384,7 +390,7 @@ class SchedulerBase(ContextServicesMixin):
         start, end = self._prepare_date(start), self._prepare_date(end)
         return self._engine.records.allocations_in_range(start, end, masters_only, managed_only)
 
-    def allocation_by_date(self, start: datetime, end: datetime) -> Allocation:
+    def allocation_by_date(self, start: datetime, end: datetime) -> AllocationT:
         """The one master allocation of this scheduler overlapping `[start, end]`.
 
         :param start: a `datetime`; naive values are read in the scheduler's
@@ -432,7 +438,7 @@ class SchedulerBase(ContextServicesMixin):
 
     # --- checks shared by reservations and blockers -----------------------------
 
-    def allocation_mirrors_by_master(self, master: Allocation) -> list[Allocation]:
+    def allocation_mirrors_by_master(self, master: Allocation) -> list[AllocationT]:
         """The mirrors of a master: always `quota - 1` of them.
 
         Mirrors not written yet are included as transient (imaginary) objects,
@@ -443,7 +449,7 @@ class SchedulerBase(ContextServicesMixin):
         :raises InvalidArgumentType: the master is not an `Allocation`.
         """
         _check_allocation(master, 'master')
-        return [a for a in master.siblings() if not a.is_master]
+        return [cast(AllocationT, a) for a in master.siblings() if not a.is_master]
 
     def allocation_dates_by_ids(
         self, ids: Iterable[int], start_time: time | None = None, end_time: time | None = None

@@ -10,13 +10,13 @@ from libres.db.booking.dates import DatePair, Dates
 from libres.db.booking.targets import booking_targets
 from libres.db.lookups import the_one
 from libres.db.models import Allocation, ReservationBlocker, ReservedSlot
-from libres.db.scheduler.base import SchedulerBase
+from libres.db.scheduler.base import AllocationT, ReservationT, SchedulerBase
 from libres.modules import errors, validation
 
 _MICROSECOND = timedelta(microseconds=1)
 
 
-class BlockersMixin(SchedulerBase):
+class BlockersMixin(SchedulerBase[AllocationT, ReservationT]):
     """Blocking time on the master and every mirror, without approval."""
 
     def _validate_blocker(self, dates: list[DatePair]) -> list[Allocation]:

@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import bindparam, inspect, select
 
@@ -18,7 +18,7 @@ from libres.db.booking.spots import MasterView, SpotUsages
 from libres.db.booking.targets import booking_targets
 from libres.db.lookups import the_one
 from libres.db.models import Allocation, Reservation, ReservedSlot
-from libres.db.scheduler.base import SchedulerBase
+from libres.db.scheduler.base import AllocationT, ReservationT, SchedulerBase
 from libres.modules import errors, events, validation
 
 ONE_MICROSECOND = timedelta(microseconds=1)
@@ -30,10 +30,10 @@ _BY_TOKEN = select(Reservation).where(
 )
 
 
-class ReservationsMixin(SchedulerBase):
+class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
     """The two-step booking: reserve (pending), then approve (slots)."""
 
-    def reservation_targets(self, start: datetime, end: datetime) -> list[Allocation]:
+    def reservation_targets(self, start: datetime, end: datetime) -> list[AllocationT]:
         """The spot to book in every own master allocation overlapping the range.
 
         Read-only: a spot may be a mirror not written yet (a transient object,
@@ -48,7 +48,8 @@ class ReservationsMixin(SchedulerBase):
         """
         start, end = self._engine.dates.date(start), self._engine.dates.date(end)
         spots = self._engine.spots
-        return spots.spots_among(spots.masters_overlapping([(start, end)]), start, end)
+        found = spots.spots_among(spots.masters_overlapping([(start, end)]), start, end)
+        return cast('list[AllocationT]', found)
 
     # --- validation -----------------------------------------------------------
 
@@ -175,7 +176,7 @@ class ReservationsMixin(SchedulerBase):
         """One pending row per target: the group asked for, or what the dates
         meet among the own masters (a group once, an allocation per date)."""
 
-        def new_row(**values: Any) -> Reservation:
+        def new_row(**values: Any) -> ReservationT:
             row = self.reservation_cls()
             for key, value in {**fields, **values}.items():
                 setattr(row, key, value)
@@ -353,7 +354,7 @@ class ReservationsMixin(SchedulerBase):
         rows = pending.all()
         if rows:
             pending.delete(synchronize_session='fetch')
-        events.on_reservations_denied(self.context, rows)
+        events.on_reservations_denied(self.context, cast('list[Reservation]', rows))
 
     def remove_reservation(self, token: uuid.UUID, id: int | None = None) -> None:
         """Remove the token's reservations (or one of them) with their slots.
@@ -377,7 +378,7 @@ class ReservationsMixin(SchedulerBase):
         self.session.flush()
         # Allocations must reload their slot collections.
         self.session.expire_all()
-        events.on_reservations_removed(self.context, rows)
+        events.on_reservations_removed(self.context, cast('list[Reservation]', rows))
 
     # --- changes ----------------------------------------------------------------
 
@@ -442,7 +443,7 @@ class ReservationsMixin(SchedulerBase):
 
     def change_reservation_time(
         self, token: uuid.UUID, id: int, new_start: datetime, new_end: datetime
-    ) -> Reservation | None:
+    ) -> ReservationT | None:
         """Deprecated: use `change_reservation`, which this calls.
 
         Warns with a `DeprecationWarning`; parameters, return value and errors
@@ -463,7 +464,7 @@ class ReservationsMixin(SchedulerBase):
         new_start: datetime,
         new_end: datetime,
         quota: int | None = None,
-    ) -> Reservation | None:
+    ) -> ReservationT | None:
         """Move a reservation to another span of its allocation, or change its quota.
 
         Removes and reserves it again inside a savepoint, keeping its token, id,
