@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from libres.db.booking.engine import Engine
 from libres.db.models import Reservation
 from libres.db.queries import SESSION_EXPIRY, Queries
+from libres.db.sql import integrity as sql
 from libres.modules import errors
 from libres.modules.dates import utcnow
 
@@ -36,68 +37,6 @@ KINDS = {
     'expired_cart_reservations': 'pending reservations of expired shopping-cart sessions',
 }
 REPAIRABLE = ('orphaned_slots', 'missing_slots', 'expired_cart_reservations')
-
-_ORPHANED = """
-    s.source_type = 'reservation' AND NOT EXISTS (
-        SELECT 1 FROM reservations r WHERE r.id = s.source_id
-        AND r.token = s.reservation_token AND r.status = 'approved')
-    OR s.source_type = 'blocker' AND NOT EXISTS (
-        SELECT 1 FROM reservation_blockers b WHERE b.id = s.source_id
-        AND b.token = s.reservation_token)
-"""
-
-_QUERIES = {
-    'orphaned_slots': f"""
-        SELECT coalesce(a.mirror_of, s.resource) AS resource,
-               s.resource::text || ' ' || s.start::text AS item,
-               s.source_type::text AS source_type, s.source_id, s.allocation_id,
-               s.start, s."end", a.timezone, s.resource AS slot_resource
-        FROM reserved_slots s LEFT JOIN allocations a ON a.id = s.allocation_id
-        WHERE {_ORPHANED}
-    """,
-    'missing_slots': """
-        SELECT r.resource, r.id::text AS item, r.id AS reservation_id,
-               r.start, r."end", r.timezone, r.email
-        FROM reservations r
-        WHERE r.status = 'approved' AND NOT EXISTS (
-            SELECT 1 FROM reserved_slots s WHERE s.source_type = 'reservation'
-            AND s.source_id = r.id AND s.reservation_token = r.token)
-    """,
-    'slots_outside_allocation': """
-        SELECT coalesce(a.mirror_of, s.resource) AS resource,
-               s.resource::text || ' ' || s.start::text AS item,
-               s.source_type::text AS source_type, s.source_id, s.allocation_id,
-               s.start, s."end", a.timezone, s.resource AS slot_resource
-        FROM reserved_slots s LEFT JOIN allocations a ON a.id = s.allocation_id
-        WHERE a.id IS NULL OR a.resource <> s.resource OR s.start < a._start OR s."end" > a._end
-    """,
-    'overlapping_allocations': """
-        SELECT a.mirror_of AS resource, a.id::text || ' and ' || b.id::text AS item,
-               a.id AS allocation_id, b.id AS other_allocation_id, a._start AS start, a._end AS "end",
-               b._start AS other_start, b._end AS other_end, coalesce(a.timezone, b.timezone) AS timezone
-        FROM allocations a JOIN allocations b
-          ON a.resource = b.resource AND a.id < b.id
-         AND a._start <= b._end AND b._start <= a._end
-    """,
-    'mirrors_without_master': """
-        SELECT m.mirror_of AS resource, m.id::text AS item, m.id AS allocation_id,
-               m._start AS start, m._end AS "end", m.timezone
-        FROM allocations m
-        WHERE m.resource <> m.mirror_of AND NOT EXISTS (
-            SELECT 1 FROM allocations a WHERE a.resource = m.mirror_of AND a._start = m._start)
-    """,
-    'expired_cart_reservations': """
-        SELECT r.resource, r.id::text AS item, r.id AS reservation_id,
-               r.start, r."end", r.timezone, r.email, r.session_id
-        FROM reservations r
-        WHERE r.status = 'pending' AND r.session_id IN (
-            SELECT session_id FROM reservations
-            WHERE session_id IS NOT NULL AND status = 'pending'
-            GROUP BY session_id
-            HAVING greatest(max(created), coalesce(max(modified), max(created))) < :expired)
-    """,
-}
-
 
 @dataclass
 class Report:
@@ -159,7 +98,7 @@ def check(session: Session, expired_before: datetime | None = None,
     called with each kind once it has been checked."""
     expired = expired_before or utcnow() - SESSION_EXPIRY
     report = Report()
-    for kind, query in _QUERIES.items():
+    for kind, query in sql.CHECKS.items():
         params = {'expired': expired.replace(tzinfo=None)} if ':expired' in query else {}
         for row in session.execute(text(query), params).mappings():
             resource = str(row['resource'])
@@ -179,7 +118,7 @@ def repair(session: Session, expired_before: datetime | None = None,
     not_repaired: list[str] = []
 
     if before.count('orphaned_slots'):
-        result: Any = session.execute(text(f'DELETE FROM reserved_slots s WHERE {_ORPHANED}'))
+        result: Any = session.execute(text(sql.DELETE_ORPHANED_SLOTS))
         repaired['orphaned_slots'] = result.rowcount
 
     if before.count('missing_slots'):
@@ -201,26 +140,17 @@ def repair(session: Session, expired_before: datetime | None = None,
 
 def _remove_expired_carts(session: Session, expired_before: datetime | None) -> int:
     expired = (expired_before or utcnow() - SESSION_EXPIRY).replace(tzinfo=None)
-    sessions = [row[0] for row in session.execute(text("""
-        SELECT session_id FROM reservations
-        WHERE session_id IS NOT NULL AND status = 'pending' GROUP BY session_id
-        HAVING greatest(max(created), coalesce(max(modified), max(created))) < :expired
-    """), {'expired': expired})]
+    sessions = [row[0] for row in session.execute(text(sql.EXPIRED_CART_SESSIONS), {'expired': expired})]
     if not sessions:
         return 0
-    session.execute(text("""
-        DELETE FROM reserved_slots WHERE source_type = 'reservation' AND reservation_token IN (
-            SELECT token FROM reservations WHERE session_id = ANY(:sessions))
-    """), {'sessions': sessions})
-    result: Any = session.execute(
-        text('DELETE FROM reservations WHERE session_id = ANY(:sessions)'), {'sessions': sessions}
-    )
+    session.execute(text(sql.DELETE_CART_SLOTS), {'sessions': sessions})
+    result: Any = session.execute(text(sql.DELETE_CART_RESERVATIONS), {'sessions': sessions})
     return int(result.rowcount)
 
 
 def _recreate_missing_slots(session: Session) -> tuple[int, list[str]]:
     """Write the slots again where the spot is still free; report the rest."""
-    ids = [int(row.item) for row in session.execute(text(_QUERIES['missing_slots']))]
+    ids = [int(row.item) for row in session.execute(text(sql.CHECKS['missing_slots']))]
     done, failures = 0, []
     for reservation in session.query(Reservation).filter(Reservation.id.in_(ids)):
         slots = Engine.for_scope(_ResourceScope(session, reservation.resource)).slots

@@ -8,7 +8,7 @@ from datetime import date, datetime, time
 from itertools import pairwise
 from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, not_, select, text
+from sqlalchemy import delete, func, insert, not_, select
 from sqlalchemy.orm import lazyload
 
 from libres.context.core import missing
@@ -19,39 +19,13 @@ from libres.db.gc_pause import collector_paused_for
 from libres.db.models import Allocation, Reservation, ReservationBlocker, ReservedSlot
 from libres.db.overlap import overlap_hint
 from libres.db.scheduler.base import AllocationT, ReservationT, SchedulerBase
+from libres.db.sql.allocation_batch import BATCH_COLUMNS, BATCH_ROWS
 from libres.modules import errors, events, validation
 from libres.modules.dates import align_date_to_day, utcnow
 from libres.modules.rasterizer import is_valid_raster, rasterize_span
 from libres.modules.utils import generate_uuids
 
 DAYS_MAP = {'mo': 0, 'tu': 1, 'we': 2, 'th': 3, 'fr': 4, 'sa': 5, 'su': 6}
-
-
-# The rows of a batch, for an ORM-enabled INSERT ... SELECT (so the session,
-# and a transaction manager listening to it, sees an insert).
-_BATCH_COLUMNS = (
-    'resource', 'type', 'mirror_of', 'group', 'quota', 'quota_limit', 'partly_available',
-    'approve_manually', 'timezone', 'data', '_start', '_end', '_raster', 'created',
-)
-_BATCH_ROWS = text("""
-WITH batch AS (
-    SELECT start_at AT TIME ZONE 'UTC' AS start_at, end_at AT TIME ZONE 'UTC' AS end_at
-    FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[])) AS spans(start_at, end_at)
-), clash AS (
-    -- Any row of the resource overlapping a span; one index probe for the hull.
-    SELECT 1 FROM allocations a JOIN batch ON a._start <= batch.end_at AND batch.start_at <= a._end
-    WHERE :guarded AND a.resource = CAST(:resource AS uuid)
-      AND tsrange(a._start, a._end, '[]')
-          && tsrange(CAST(:first AS timestamp), CAST(:last AS timestamp), '[]')
-    LIMIT 1
-)
-SELECT CAST(:resource AS uuid), :type, CAST(:resource AS uuid),
-    coalesce(CAST(:group AS uuid), gen_random_uuid()), :quota, :quota_limit,
-    :partly_available, :approve_manually, :timezone, '{}'::jsonb, batch.start_at, batch.end_at,
-    :_raster, :created
-FROM batch
-WHERE NOT EXISTS (SELECT 1 FROM clash)
-""").columns()
 
 
 def _array_literal(moments: list[datetime]) -> str:
@@ -136,7 +110,7 @@ class AllocationsMixin(SchedulerBase[AllocationT, ReservationT]):
         table = Allocation.__table__
         # Bound into the statement: parameters given to an ORM insert are rows.
         query = insert(self.allocation_cls).from_select(
-            [table.c[name] for name in _BATCH_COLUMNS], _BATCH_ROWS.bindparams(**params)
+            [table.c[name] for name in BATCH_COLUMNS], BATCH_ROWS.bindparams(**params)
         ).returning(
             self.allocation_cls
         ).options(lazyload(self.allocation_cls.reserved_slots))
