@@ -315,7 +315,12 @@ class Spots:
 
     def require_contained(self, allocation: Allocation, start: datetime, end: datetime) -> None:
         """An own allocation must hold the range; a blocking one need only be free."""
-        if allocation.resource == self.scope.resource and not allocation.contains(start, end):
+        if allocation.resource == self.scope.resource:
+            self.require_inside(allocation, start, end)
+
+    def require_inside(self, allocation: Allocation, start: datetime, end: datetime) -> None:
+        """The allocation holds the whole range, else ``TimerangeTooLong``."""
+        if not allocation.contains(start, end):
             zone = self.scope.timezone
             raise errors.TimerangeTooLong(
                 f'{errors.describe_span(start, end, zone)} is not inside allocation '

@@ -9,7 +9,7 @@ from itertools import pairwise
 from typing import Any, cast
 
 from sqlalchemy import delete, func, insert, not_, select
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import Query, lazyload
 
 from libres.context.core import missing
 from libres.context.replicas import on_primary
@@ -275,6 +275,11 @@ class AllocationsMixin(SchedulerBase[AllocationT, ReservationT]):
             master.quota = new_quota
             return
 
+        self._shrink_quota(master, new_quota)
+
+    def _shrink_quota(self, master: Allocation, new_quota: int) -> None:
+        """Move the booked slots to the first ``new_quota`` spots and delete
+        the mirrors left over."""
         allocations: list[Allocation] = [master, *self.allocation_mirrors_by_master(master)]
         free = [a for a in allocations if a.is_available()]
         if len(free) < master.quota - new_quota:
@@ -287,8 +292,23 @@ class AllocationsMixin(SchedulerBase[AllocationT, ReservationT]):
         reordered = self.reordered_keylist(allocations, new_quota)
         targets = set(reordered.values())
         unused = {key for key in reordered if key not in targets}
-        by_resource = {a.resource: a for a in allocations}
+        self._move_booked_slots(allocations, reordered, new_quota)
 
+        self.session.flush()
+        self.session.execute(
+            delete(Allocation).where(
+                Allocation.resource.in_(list(unused)),
+                Allocation.id != master.id,
+                Allocation._start == master._start,
+                Allocation.mirror_of == master.mirror_of,
+            ).execution_options(synchronize_session='fetch')
+        )
+        self.session.expire_all()
+
+    def _move_booked_slots(
+        self, allocations: list[Allocation], reordered: dict[uuid.UUID, uuid.UUID | None], new_quota: int
+    ) -> None:
+        by_resource = {a.resource: a for a in allocations}
         for allocation in allocations:
             allocation.quota = new_quota
             target_key = reordered[allocation.resource]
@@ -304,17 +324,6 @@ class AllocationsMixin(SchedulerBase[AllocationT, ReservationT]):
                 slot.resource = target.resource
                 slot.allocation = target
             self.session.flush()
-
-        self.session.flush()
-        self.session.execute(
-            delete(Allocation).where(
-                Allocation.resource.in_(list(unused)),
-                Allocation.id != master.id,
-                Allocation._start == master._start,
-                Allocation.mirror_of == master.mirror_of,
-            ).execution_options(synchronize_session='fetch')
-        )
-        self.session.expire_all()
 
     def reordered_keylist(
         self, allocations: list[Allocation], new_quota: int
@@ -559,6 +568,22 @@ class AllocationsMixin(SchedulerBase[AllocationT, ReservationT]):
             # Kept from the original: any weekday filter leaves groups alone.
             exclude_groups = True
 
+        candidates = self._unused_allocations(start_dt, end_dt, exclude_groups)
+        if weekday_filter is None:
+            return candidates.delete(synchronize_session='fetch')
+
+        removed = 0
+        for allocation in candidates:
+            if allocation.display_start().weekday() in weekday_filter:
+                self.session.delete(allocation)
+                removed += 1
+        return removed
+
+
+    def _unused_allocations(self, start: datetime, end: datetime, exclude_groups: bool) -> Query[Allocation]:
+        """Own allocations inside [start, end] without slots, reservations or
+        blockers, whose whole group lies inside (and is one allocation, with
+        ``exclude_groups``)."""
         managed = Allocation.mirror_of == self.resource
         used_ids = select(ReservedSlot.allocation_id).where(
             ReservedSlot.resource.in_(self._engine.records.managed_allocation_resources())
@@ -571,31 +596,20 @@ class AllocationsMixin(SchedulerBase[AllocationT, ReservationT]):
             select(Allocation.group)
             .where(managed)
             .group_by(Allocation.group)
-            .having(func.min(Allocation._start) >= start_dt)
-            .having(func.max(Allocation._end) <= end_dt)
+            .having(func.min(Allocation._start) >= start)
+            .having(func.max(Allocation._end) <= end)
         )
         if exclude_groups:
             inside = inside.having(func.count(Allocation.id) == 1)
-
-        candidates = self.session.query(Allocation).filter(
+        return self.session.query(Allocation).filter(
             managed,
-            Allocation._start >= start_dt,
-            Allocation._end <= end_dt,
+            Allocation._start >= start,
+            Allocation._end <= end,
             not_(Allocation.id.in_(used_ids)),
             not_(Allocation.group.in_(reserved_groups)),
             not_(Allocation.group.in_(blocked_groups)),
             Allocation.group.in_(inside),
         )
-        if weekday_filter is None:
-            return candidates.delete(synchronize_session='fetch')
-
-        removed = 0
-        for allocation in candidates:
-            if allocation.display_start().weekday() in weekday_filter:
-                self.session.delete(allocation)
-                removed += 1
-        return removed
-
 
 def _as_datetime(value: date | datetime) -> datetime:
     if isinstance(value, datetime):

@@ -53,53 +53,13 @@ class BlockersMixin(SchedulerBase[AllocationT, ReservationT]):
         validation.check_optional_text(reason, 'reason')
         prepared = self._engine.dates.booking(dates, group)
         masters = self._validate_blocker(prepared)
-        token = token or uuid.uuid4()
-
-        def new_blocker(**values: Any) -> ReservationBlocker:
-            blocker = ReservationBlocker(
-                token=token, resource=self.resource, reason=reason, **values
-            )
-            if id is not None:
-                blocker.id = id
-            self.session.add(blocker)
-            self.session.flush()
-            return blocker
-
-        blockers: list[ReservationBlocker] = []
-        slots: list[ReservedSlot] = []
-
-        def block_group(group_id: uuid.UUID) -> None:
-            blocker = new_blocker(target=group_id, target_type='group')
-            blockers.append(blocker)
-            for member in self.allocations_by_group(group_id):
-                slots.extend(self._block(member, member.start, member.end, blocker))
-
-        if group:
-            block_group(group)
-        for target in booking_targets(prepared, [(a, a.in_group) for a in masters]) if not group else ():
-            if target.span is None:
-                block_group(target.group)
-                continue
-            blocker = new_blocker(
-                target=target.group, target_type='allocation',
-                start=target.span[0], end=target.span[1], timezone=target.allocation.timezone,
-            )
-            blockers.append(blocker)
-            slots.extend(self._block(target.allocation, *target.requested, blocker))
-
+        batch = _BlockerBatch(self, token or uuid.uuid4(), id, reason)
+        blockers, slots = batch.block(prepared, masters, group)
         if not blockers:
             raise errors.InvalidReservationError('no allocation covers the given dates')
         if not slots:
             raise errors.NotReservableError('the blocker covers no allocation')
         return blockers
-
-    def _block(
-        self, master: Allocation, start: datetime, end: datetime, blocker: ReservationBlocker
-    ) -> list[ReservedSlot]:
-        slots = []
-        for spot in master.siblings():
-            slots.extend(self._engine.slots.take(spot, start, end, blocker.token, 'blocker', blocker.id))
-        return slots
 
     def remove_blocker(self, token: uuid.UUID, id: int | None = None) -> None:
         """Remove a token's blockers (or one of them) with their slots.
@@ -171,11 +131,7 @@ class BlockersMixin(SchedulerBase[AllocationT, ReservationT]):
         ):
             return None
         allocation = the_one(existing.target_allocations(), f'allocation of blocker {id}')
-        if not allocation.contains(new_start, new_end):
-            raise errors.TimerangeTooLong(
-                f'{errors.describe_span(new_start, new_end, self.timezone)} is not inside allocation '
-                f'{allocation.id} ({errors.describe_span(allocation.start, allocation.end, self.timezone)})'
-            )
+        self._engine.spots.require_inside(allocation, new_start, new_end)
         reason = existing.reason
         with self.session.begin_nested():
             self.remove_blocker(token, id)
@@ -184,3 +140,57 @@ class BlockersMixin(SchedulerBase[AllocationT, ReservationT]):
             )
         return blockers[0]
 
+
+
+class _BlockerBatch:
+    """The blockers and slots of one ``add_blocker`` call: one blocker per
+    target (a group once, an allocation per date), flushed for its id."""
+
+    def __init__(
+        self, scheduler: BlockersMixin[Any, Any], token: uuid.UUID, id: int | None, reason: str | None
+    ) -> None:
+        self.scheduler = scheduler
+        self.token, self.id, self.reason = token, id, reason
+        self.blockers: list[ReservationBlocker] = []
+        self.slots: list[ReservedSlot] = []
+
+    def block(
+        self, dates: list[DatePair], masters: list[Allocation], group: uuid.UUID | None
+    ) -> tuple[list[ReservationBlocker], list[ReservedSlot]]:
+        if group:
+            self._block_group(group)
+            return self.blockers, self.slots
+        for target in booking_targets(dates, [(a, a.in_group) for a in masters]):
+            if target.span is None:
+                self._block_group(target.group)
+                continue
+            blocker = self._new_blocker(
+                target=target.group, target_type='allocation',
+                start=target.span[0], end=target.span[1], timezone=target.allocation.timezone,
+            )
+            self._take_every_spot(target.allocation, *target.requested, blocker)
+        return self.blockers, self.slots
+
+    def _new_blocker(self, **values: Any) -> ReservationBlocker:
+        session = self.scheduler.session
+        blocker = ReservationBlocker(
+            token=self.token, resource=self.scheduler.resource, reason=self.reason, **values
+        )
+        if self.id is not None:
+            blocker.id = self.id
+        session.add(blocker)
+        session.flush()
+        self.blockers.append(blocker)
+        return blocker
+
+    def _block_group(self, group: uuid.UUID) -> None:
+        blocker = self._new_blocker(target=group, target_type='group')
+        for member in self.scheduler.allocations_by_group(group):
+            self._take_every_spot(member, member.start, member.end, blocker)
+
+    def _take_every_spot(
+        self, master: Allocation, start: datetime, end: datetime, blocker: ReservationBlocker
+    ) -> None:
+        take = self.scheduler._engine.slots.take
+        for spot in master.siblings():
+            self.slots.extend(take(spot, start, end, blocker.token, 'blocker', blocker.id))

@@ -501,29 +501,35 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
                 existing.end in (new_end, new_end - ONE_MICROSECOND):
             return None
 
+        self._engine.spots.require_inside(self._allocation_of(existing), new_start, new_end)
+        return self._rebook(existing, new_start, new_end, quota or existing.quota)
+
+    def _allocation_of(self, row: ReservationT) -> Allocation:
+        """The allocation a reservation row books (the one holding its slots, once approved)."""
         allocation: Allocation | None
-        if existing.status == 'approved':
+        if row.status == 'approved':
             allocation = the_one(
-                self.allocations_by_reservation(token, id), f'allocation of reservation {id}'
+                self.allocations_by_reservation(row.token, row.id), f'allocation of reservation {row.id}'
             )
         else:
-            allocation = existing._target_allocations().first()
+            allocation = row._target_allocations().first()
         if allocation is None:
             raise errors.InvalidReservationError('the reservation has no allocation')
-        if not allocation.contains(new_start, new_end):
-            raise errors.TimerangeTooLong(
-                f'{errors.describe_span(new_start, new_end, self.timezone)} is not inside allocation '
-                f'{allocation.id} ({errors.describe_span(allocation.start, allocation.end, self.timezone)})'
-            )
+        return allocation
 
+    def _rebook(
+        self, existing: ReservationT, new_start: datetime, new_end: datetime, quota: int
+    ) -> ReservationT:
+        """Remove the row and reserve it again (token, id, e-mail, data and
+        session kept) inside a savepoint; slots again if it was approved."""
+        token, id = existing.token, existing.id
         email, data, session_id = existing.email, existing.data, existing.session_id
-        new_quota = quota or existing.quota
         was_approved = existing.status == 'approved'
         old_time = (existing.display_start(), existing.display_end())
 
         with self.session.begin_nested():
             self.remove_reservation(token, id)
-            new_token = self.reserve(email, (new_start, new_end), data=data, quota=new_quota)
+            new_token = self.reserve(email, (new_start, new_end), data=data, quota=quota)
             new = self.reservations_by_token(new_token).one()
             new.id = id
             new.token = token
