@@ -1,4 +1,4 @@
-"""One test per [fix] of spec/90-known-defects.md group B not covered elsewhere."""
+"""One test per deliberate fix of a 1.4.0 defect (the specification's known defects, group B) not covered elsewhere."""
 
 from __future__ import annotations
 
