@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
@@ -42,9 +43,11 @@ def soft(value: uuid.UUID) -> SoftUUID:
     return wrapped
 
 
+@lru_cache(maxsize=1024)
 def to_soft_uuid(value: uuid.UUID | str) -> SoftUUID:
     """What the database returns as a SoftUUID: psycopg gives uuid.UUID,
-    psycopg2 a string."""
+    psycopg2 a string. Remembered: a calendar's rows repeat the same few
+    resources, and a SoftUUID is immutable, so one may serve them all."""
     if isinstance(value, uuid.UUID):
         return soft(value)
     return SoftUUID(str(value))
