@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests
 
 typecheck: $(STAMP)
-	$(BIN)/mypy src/libres
+	$(BIN)/mypy src/libres tests
 
 # The documentation site in site/; any warning fails the build.
 docs: $(STAMP)

@@ -10,6 +10,7 @@ import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -39,7 +40,7 @@ def assert_json_failure(ran: Ran, code: int, phrase: str) -> dict[str, object]:
     return error  # type: ignore[no-any-return]
 
 
-def url_on_server(server_dsn: str, **change: str | None) -> str:
+def url_on_server(server_dsn: str, **change: Any) -> str:
     return make_url(server_dsn)._replace(**change).render_as_string(hide_password=False)
 
 

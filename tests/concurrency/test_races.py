@@ -111,7 +111,9 @@ def test_random_overlapping_spans_never_share_a_slot(racing: Scheduler, dsn: str
     assert len(approved) == sum(len(r['booked']) for r in results) > 0
     slots = racing.managed_reserved_slots().all()
     assert len({s.start for s in slots}) == len(slots)
-    expected = sum(int((r.end - r.start + timedelta(microseconds=1)) / timedelta(minutes=15)) for r in approved)
+    spans = [(r.start, r.end) for r in approved if r.start is not None and r.end is not None]
+    assert len(spans) == len(approved)
+    expected = sum(int((end - start + timedelta(microseconds=1)) / timedelta(minutes=15)) for start, end in spans)
     assert len(slots) == expected
     assert_clean(dsn)
 

@@ -6,6 +6,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import libres
@@ -56,7 +57,7 @@ def book(dsn: str, name: str, spans: list[Span], seed: int, quota: int = 1, atte
         scheduler.commit()
         return str(token)
 
-    return _attempt_all(scheduler, (lambda s=span: unit(s) for span in spans), attempts, backoff)
+    return _attempt_all(scheduler, (partial(unit, span) for span in spans), attempts, backoff)
 
 
 def block(dsn: str, name: str, spans: list[Span], seed: int) -> dict[str, Any]:
@@ -68,7 +69,7 @@ def block(dsn: str, name: str, spans: list[Span], seed: int) -> dict[str, Any]:
         scheduler.commit()
         return str(blocker.token)
 
-    return _attempt_all(scheduler, (lambda s=span: unit(s) for span in spans))
+    return _attempt_all(scheduler, (partial(unit, span) for span in spans))
 
 
 def shrink(dsn: str, name: str, allocation_id: int, quotas: list[int]) -> dict[str, Any]:
@@ -80,7 +81,7 @@ def shrink(dsn: str, name: str, allocation_id: int, quotas: list[int]) -> dict[s
         scheduler.commit()
         return quota
 
-    return _attempt_all(scheduler, (lambda q=quota: unit(q) for quota in quotas))
+    return _attempt_all(scheduler, (partial(unit, quota) for quota in quotas))
 
 
 def move_and_remove(dsn: str, name: str, allocation_ids: list[int], seed: int) -> dict[str, Any]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.exc import NoResultFound, StatementError
@@ -136,7 +137,10 @@ def test_search_minspots_uses_the_instance_availability(scheduler: Scheduler) ->
     window = (at(13), at(15))
     found = {}
     for availability in (100.0, 50.0, 25.0, 0.0):
-        scheduler.availability = lambda start=None, end=None, a=availability: a  # type: ignore[method-assign]
+        def fixed(start: Any = None, end: Any = None, a: float = availability) -> float:
+            return a
+
+        scheduler.availability = fixed  # type: ignore[method-assign]
         found[availability] = [
             spots for spots in (1, 2, 3) if scheduler.search_allocations(*window, minspots=spots)
         ]

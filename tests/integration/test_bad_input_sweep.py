@@ -150,13 +150,13 @@ CASES: list[tuple[str, Call]] = [
     ('Queries with naive datetimes', lambda w: w.queries.availability_by_range(at(8), at(9), [w.room.resource])),
     ('Queries naive through a query', lambda w: w.queries.all_allocations_in_range(at(8), at(9)).all()),
     # --- Scheduler: wrong types, method by method
-    ('allocate a string', lambda w: w.room.allocate('tomorrow')),
-    ('allocate numbers', lambda w: w.room.allocate((1, 2))),
-    ('allocate a number', lambda w: w.room.allocate(5)),
+    ('allocate a string', lambda w: w.room.allocate('tomorrow')),  # type: ignore[arg-type]
+    ('allocate numbers', lambda w: w.room.allocate((1, 2))),  # type: ignore[arg-type]
+    ('allocate a number', lambda w: w.room.allocate(5)),  # type: ignore[arg-type]
     ("allocate whole_day='no'", lambda w: w.room.allocate((at(13), at(14)), whole_day='no')),  # type: ignore[arg-type]
     ('allocate quota 2.5', lambda w: w.room.allocate((at(13), at(14)), quota=2.5)),  # type: ignore[arg-type]
     ("allocate raster '15'", lambda w: w.room.allocate((at(13), at(14)), raster='15')),  # type: ignore[arg-type]
-    ('reserve dates as strings', lambda w: w.room.reserve('a@example.org', ('08:00', '09:00'))),
+    ('reserve dates as strings', lambda w: w.room.reserve('a@example.org', ('08:00', '09:00'))),  # type: ignore[arg-type]
     ("reserve quota '1'", lambda w: w.room.reserve('a@example.org', (at(9), at(10)), quota='1')),  # type: ignore[arg-type]
     ('reserve group not a UUID', lambda w: w.room.reserve('a@example.org', group=NOT_A_UUID)),  # type: ignore[arg-type]
     ('reserve session_id not a UUID', lambda w: w.room.reserve('a@example.org', (at(9), at(10)),
@@ -203,7 +203,7 @@ CASES: list[tuple[str, Call]] = [
     ('change_blocker_reason a number', lambda w: w.room.change_blocker_reason(w.blocker_token, 5)),  # type: ignore[arg-type]
     ('change_blocker to strings', lambda w: w.room.change_blocker(w.blocker_token, 1, 'a', 'b')),  # type: ignore[arg-type]
     ("allocation_by_id '1'", lambda w: w.room.allocation_by_id('1')),  # type: ignore[arg-type]
-    ('allocations_by_ids a string', lambda w: w.room.allocations_by_ids('12')),
+    ('allocations_by_ids a string', lambda w: w.room.allocations_by_ids('12')),  # type: ignore[arg-type]
     ('allocations_by_group not a UUID', lambda w: w.room.allocations_by_group('g')),  # type: ignore[arg-type]
     ('allocations_by_groups a UUID', lambda w: w.room.allocations_by_groups(w.group)),  # type: ignore[arg-type]
     ('allocations_by_reservation not a UUID', lambda w: w.room.allocations_by_reservation('t')),  # type: ignore[arg-type]
@@ -215,7 +215,7 @@ CASES: list[tuple[str, Call]] = [
     ('allocation_dates_by_ids strings', lambda w: list(w.room.allocation_dates_by_ids(['a']))),  # type: ignore[list-item]
     ("allocation_dates_by_ids start_time '8'", lambda w: list(
         w.room.allocation_dates_by_ids([w.partly], start_time='8'))),  # type: ignore[arg-type]
-    ('manual_approval_required a string', lambda w: w.room.manual_approval_required('12')),
+    ('manual_approval_required a string', lambda w: w.room.manual_approval_required('12')),  # type: ignore[arg-type]
     ('reserved_slots_by_type not a UUID', lambda w: w.room.reserved_slots_by_type('t')),  # type: ignore[arg-type]
     ('reserved_slots_by_reservation None', lambda w: w.room.reserved_slots_by_reservation(None)),  # type: ignore[arg-type]
     ("reserved_slots_by_blocker id 'x'", lambda w: w.room.reserved_slots_by_blocker(w.blocker_token, 'x')),  # type: ignore[arg-type]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
@@ -89,6 +90,7 @@ def test_remove_and_change_blockers(scheduler: Scheduler) -> None:
     assert {b.reason for b in scheduler.blockers_by_token(token)} == {'renovation'}
     assert scheduler.change_blocker(token, first.id, at(15), at(15, 30)) is None
     moved = scheduler.change_blocker(token, first.id, at(15, 30), at(15, 45))
+    assert moved is not None
     assert (moved.id, moved.token, moved.reason) == (first.id, token, 'renovation')
     with pytest.raises(errors.AlreadyReservedError):
         scheduler.change_blocker(token, first.id, at(16), at(16, 15))
@@ -117,13 +119,15 @@ def partly(scheduler: Scheduler) -> Allocation:
 
 
 def test_change_reservation_keeps_identity(scheduler: Scheduler, partly: Allocation) -> None:
-    changes = []
-    order = []
+    changes: list[tuple[Any, Any]] = []
+    order: list[str] = []
     events.on_reservations_removed.append(lambda *a: order.append('removed'))
     events.on_reservations_made.append(lambda *a: order.append('made'))
-    events.on_reservation_time_changed.append(
-        lambda ctx, reservation, old_time, new_time: changes.append((old_time, new_time))
-    )
+
+    def note_change(ctx: Any, reservation: Any, old_time: Any, new_time: Any) -> None:
+        changes.append((old_time, new_time))
+
+    events.on_reservation_time_changed.append(note_change)
     cart = uuid.uuid4()
     token = scheduler.reserve('a@example.org', (at(8), at(9)), data={'x': 1}, session_id=cart)
     scheduler.approve_reservations(token)
@@ -135,6 +139,7 @@ def test_change_reservation_keeps_identity(scheduler: Scheduler, partly: Allocat
     order.clear()
     new = scheduler.change_reservation(token, old_id, at(8), at(10), quota=2)
     scheduler.commit()
+    assert new is not None
     assert (new.id, new.token, new.email, new.data, new.session_id) == (old_id, token, 'a@example.org',
                                                                         {'x': 1}, cart)
     assert new.quota == 2

@@ -86,7 +86,7 @@ def test_whole_days_on_both_transition_days(context: Context, zone: str) -> None
         'Europe/Zurich': [datetime(2023, 3, 26), datetime(2023, 10, 29)],
         'Australia/Lord_Howe': [datetime(2023, 4, 2), datetime(2023, 10, 1)],
     }[zone]
-    expected = {'Europe/Zurich': [23, 25], 'Australia/Lord_Howe': [24.5, 23.5]}[zone]
+    expected: list[float] = {'Europe/Zurich': [23.0, 25.0], 'Australia/Lord_Howe': [24.5, 23.5]}[zone]
     for day, hours in zip(days, expected):
         [allocation] = scheduler.allocate((day, day), whole_day=True, partly_available=True, raster=30)
         length = allocation.end + timedelta(microseconds=1) - allocation.start

@@ -17,7 +17,7 @@ DAY = datetime(2030, 10, 27)  # the autumn DST change in Zurich
 
 def _events(feed: bytes) -> list[icalendar.Event]:
     calendar = icalendar.Calendar.from_ical(feed)
-    return list(calendar.walk('VEVENT'))
+    return [event for event in calendar.walk('VEVENT') if isinstance(event, icalendar.Event)]
 
 
 def _fill(context: Context) -> tuple[Scheduler, Scheduler]:

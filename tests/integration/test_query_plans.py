@@ -23,7 +23,7 @@ def test_booking_reads_allocations_and_slots_through_indexes(scheduler: Schedule
         start = first + timedelta(days=7 * week)
         scheduler.allocate([(start + timedelta(hours=h), start + timedelta(hours=h + 1)) for h in range(168)])
     scheduler.commit()
-    with scheduler.session.get_bind().connect() as connection:
+    with scheduler.session.get_bind().engine.connect() as connection:
         # Every other hour booked, written directly: the plans need rows, not history.
         connection.execute(sa.text("""
             INSERT INTO reservations (token, target, target_type, type, resource, start, "end",

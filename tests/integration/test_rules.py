@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.helpers import CountRows
 
 from libres.db.models import Allocation
 from libres.db.rules import AllocationRule
@@ -119,6 +121,7 @@ def test_change_rule_splits_regenerates_and_retags_the_booked(scheduler: Schedul
     old_days = local_spans(scheduler.allocations_by_rule(rule.id))
     assert old_days and max(s for s, _ in old_days) < datetime(2031, 5, 1)
     assert [a.display_start().date() for a in change.retagged] == [date(2031, 5, 6)]
+    assert change.retagged[0].data is not None
     assert change.retagged[0].data['rule'] == change.new.id.hex
     new = scheduler.allocations_by_rule(change.new.id)
     # The new rule's horizon counts from its own start: 60 days from 1 May.
@@ -216,7 +219,8 @@ def test_dst_gap_moves_forward_and_the_repeated_hour_is_the_first(scheduler: Sch
     (('FREQ=HOURLY', MONDAY, MONDAY + timedelta(hours=2)), 'overlap'),
 ])
 def test_bad_rules_are_refused_with_nothing_written(
-    scheduler: Scheduler, admin_engine: sa.Engine, count_rows, arguments: tuple, message: str,  # type: ignore[no-untyped-def]
+    scheduler: Scheduler, admin_engine: sa.Engine, count_rows: CountRows, arguments: tuple[Any, ...],
+    message: str,
 ) -> None:
     with pytest.raises(errors.InvalidRuleError, match=message):
         scheduler.add_rule(*arguments)
@@ -225,7 +229,7 @@ def test_bad_rules_are_refused_with_nothing_written(
 
 
 def test_bad_options_unknown_ids_and_far_horizons_are_refused(
-    scheduler: Scheduler, admin_engine: sa.Engine, count_rows,  # type: ignore[no-untyped-def]
+    scheduler: Scheduler, admin_engine: sa.Engine, count_rows: CountRows,
 ) -> None:
     with pytest.raises(errors.InvalidRuleError, match='ten years'):
         scheduler.add_rule(WEEKDAYS, MONDAY, MONDAY.replace(hour=9), horizon=timedelta(days=3654))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -38,7 +39,7 @@ def rules(draw: st.DrawFn) -> tuple[str, datetime, timedelta, timedelta]:
                 min_size=1, max_size=2, unique=True))
             parts.append('BYDAY=' + ','.join(f'{n}{day}' for n, day in positions))
         elif kind == 'monthday':
-            days = draw(st.lists(st.integers(1, 28) | st.integers(-28, -1), min_size=1, max_size=3,
+            days = draw(st.lists(st.one_of(st.integers(1, 28), st.integers(-28, -1)), min_size=1, max_size=3,
                                  unique=True))
             parts.append('BYMONTHDAY=' + ','.join(map(str, days)))
         if freq == 'YEARLY' or draw(st.booleans()):
@@ -91,7 +92,7 @@ def test_allocations_are_the_localised_expansion_and_extending_twice_changes_not
     text, start, duration, horizon = rule
     scheduler = Scheduler(context, f'room-{uuid.uuid4().hex[:8]}', zone)
     try:
-        every = list(rrulestr(text, dtstart=start)[:41])
+        every: list[datetime] = list(cast(Any, rrulestr(text, dtstart=start))[:41])
         excepted = {every[i].date() for i in exception_picks if i < len(every)}
         if not any(moment.date() not in excepted for moment in every):
             with pytest.raises(errors.InvalidRuleError, match='no occurrence'):

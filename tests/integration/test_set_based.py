@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from itertools import groupby
+from typing import Any
 
 from libres.context.core import Context
 from libres.db.models import Allocation
@@ -37,7 +38,7 @@ def _varied_calendar(context: Context) -> tuple[Scheduler, Scheduler]:
     return room, hall
 
 
-def _objects(queries: Queries, start: datetime, end: datetime, resources: list) -> list[Allocation]:
+def _objects(queries: Queries, start: datetime, end: datetime, resources: list[Any]) -> list[Allocation]:
     return [a for a in queries.all_allocations_in_range(start, end)
             .filter(Allocation.mirror_of.in_(resources)).order_by(Allocation._start, Allocation.id)]
 

@@ -84,7 +84,7 @@ class Calendar(RuleBasedStateMachine):
         self.schedulers = {name: Scheduler(self.context, name, 'UTC') for name in NAMES}
         self.allocations: list[ModelAllocation] = []
         self.holdings: dict[uuid.UUID, Holding] = {}
-        self.rules: list[ModelRule] = []
+        self.model_rules: list[ModelRule] = []
         self._forget_everything()
 
     def _forget_everything(self) -> None:
@@ -347,14 +347,14 @@ class Calendar(RuleBasedStateMachine):
         created = self._make(model, model.due(start + horizon))
         model.reach = start + horizon
         assert made.last_extension is not None and made.last_extension.created == len(created)
-        self.rules.append(model)
+        self.model_rules.append(model)
         self._learn_ids(model, created)
         self.done(True)
 
-    @precondition(lambda self: self.rules)
+    @precondition(lambda self: self.model_rules)
     @rule(name=st.sampled_from(NAMES), until=st.integers(0, 40))
     def extend_rules(self, name: str, until: int) -> None:
-        mine = sorted((r for r in self.rules if r.name == name),
+        mine = sorted((r for r in self.model_rules if r.name == name),
                       key=lambda r: (r.hours[0] if r.hours else 0, r.id))
         created = []
         for model in mine:
@@ -369,10 +369,10 @@ class Calendar(RuleBasedStateMachine):
             self._learn_ids(model, made)
         self.done(True)
 
-    @precondition(lambda self: self.rules)
+    @precondition(lambda self: self.model_rules)
     @rule(data=st.data(), day=st.integers(0, 1))
     def add_rule_exception(self, data: st.DataObject, day: int) -> None:
-        model = data.draw(st.sampled_from(self.rules))
+        model = data.draw(st.sampled_from(self.model_rules))
         those = [a for a in self.allocations if a.rule == model.id and a.start // 24 == day]
         blocked = any(self._booked(a) for a in those)
         try:
@@ -384,10 +384,10 @@ class Calendar(RuleBasedStateMachine):
         model.exceptions.add(day)
         self.done(True, expected=not blocked)
 
-    @precondition(lambda self: self.rules)
+    @precondition(lambda self: self.model_rules)
     @rule(data=st.data(), day=st.integers(0, 1), shift=st.integers(0, 1), quota=st.integers(1, 2))
     def change_rule(self, data: st.DataObject, day: int, shift: int, quota: int) -> None:
-        old = data.draw(st.sampled_from(self.rules))
+        old = data.draw(st.sampled_from(self.model_rules))
         cut = 24 * day
         before = [h for h in old.hours if h < cut]
         following = [h for h in old.hours if h >= cut]
@@ -423,30 +423,30 @@ class Calendar(RuleBasedStateMachine):
             old.hours, old.reach = before, min(old.reach, cut)
             assert change.old is not None
         else:
-            self.rules.remove(old)
+            self.model_rules.remove(old)
             assert change.old is None
-        self.rules.append(new)
+        self.model_rules.append(new)
         assert change.extension.created == len(made)
         self._learn_ids(new, made)
         self.done(True)
 
-    @precondition(lambda self: self.rules)
+    @precondition(lambda self: self.model_rules)
     @rule(data=st.data())
     def stop_rule(self, data: st.DataObject) -> None:
-        model = data.draw(st.sampled_from(self.rules))
+        model = data.draw(st.sampled_from(self.model_rules))
         assert self.schedulers[model.name].stop_rule(model.id).stopped
         model.stopped = True
         self.done(True)
 
-    @precondition(lambda self: self.rules)
+    @precondition(lambda self: self.model_rules)
     @rule(data=st.data())
     def delete_rule(self, data: st.DataObject) -> None:
-        model = data.draw(st.sampled_from(self.rules))
+        model = data.draw(st.sampled_from(self.model_rules))
         mine = [a for a in self.allocations if a.rule == model.id and a.name == model.name]
         kept = [a for a in mine if self._booked(a)]
         assert self.schedulers[model.name].delete_rule(model.id) == (len(mine) - len(kept), len(kept))
         self.allocations = [a for a in self.allocations if a not in mine or a in kept]
-        self.rules.remove(model)
+        self.model_rules.remove(model)
         self.done(True)
 
     # --- invariants -----------------------------------------------------------
@@ -481,7 +481,7 @@ class Calendar(RuleBasedStateMachine):
                                 for a in self.allocations if a.name == name}
                 rows = {r.id: r for r in session.query(AllocationRule).filter(
                     AllocationRule.resource == scheduler.resource)}
-                mine = {r.id: r for r in self.rules if r.name == name}
+                mine = {r.id: r for r in self.model_rules if r.name == name}
                 assert set(rows) == set(mine)
                 for rule_id, row in rows.items():
                     assert row.stopped == mine[rule_id].stopped

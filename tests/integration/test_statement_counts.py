@@ -81,7 +81,9 @@ def test_a_full_quota_refuses_the_next_ticket_without_writing(scheduler: Schedul
         scheduler.reserve('late@example.org', (start, end))
     scheduler.rollback()
     # Two tickets at once need two free spots.
-    scheduler.remove_reservation(scheduler.managed_reservations().first().token)
+    first = scheduler.managed_reservations().first()
+    assert first is not None
+    scheduler.remove_reservation(first.token)
     scheduler.commit()
     with pytest.raises(errors.AlreadyReservedError):
         scheduler.reserve('pair@example.org', (start, end), quota=2)

@@ -49,6 +49,7 @@ def test_a_dict_outliving_its_owner_changes_without_error(scheduler: Scheduler) 
     scheduler.allocate((datetime(2030, 3, 4, 8), datetime(2030, 3, 4, 9)), data={'a': 1})
     scheduler.commit()
     data = scheduler.managed_allocations().one().data
+    assert isinstance(data, TrackedDict)
     scheduler.session.expunge_all()
     gc.collect()
     data['a'] = 3  # the owner is gone: nothing to mark, nothing raised

@@ -128,7 +128,7 @@ def test_the_command_seeds_serves_and_prints_the_url(clean_database: str, admin_
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
-        assert f'http://127.0.0.1:{port}/' in line, process.stderr.read() if process.poll() else line
+        assert f'http://127.0.0.1:{port}/' in line, process.stderr.read() if process.poll() and process.stderr else line
         deadline = time.monotonic() + 30
         while True:
             try:

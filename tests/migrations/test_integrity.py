@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -39,7 +40,9 @@ def corrupted_database(make: Callable[[], str]) -> tuple[str, dict[str, object]]
     allocation_id, resource = other.id, str(room.resource)
     room.commit()  # a new snapshot afterwards: the corruption below happens elsewhere
     with engine.begin() as connection:
-        run = lambda sql, **p: connection.execute(sa.text(sql), p)  # noqa: E731
+        def run(sql: str, **params: Any) -> Any:
+            return connection.execute(sa.text(sql), params)
+
         run('DELETE FROM reservations WHERE id = :id', id=ids['orphan'])
         run("DELETE FROM reserved_slots WHERE source_id IN (:a, :b) AND source_type = 'reservation'",
             a=ids['missing'], b=ids['lost'])

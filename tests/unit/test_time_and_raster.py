@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,8 +24,10 @@ UTC = UTC
 ZURICH = 'Europe/Zurich'
 
 
-def dt(*args: int) -> datetime:
-    return datetime(*args)
+def dt(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, microsecond: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, microsecond)
 
 
 def test_iterate_span() -> None:
@@ -47,7 +50,7 @@ def test_rasterize_end_quirks() -> None:
 def test_invalid_rasters(raster: int) -> None:
     assert not is_valid_raster(raster)
     with pytest.raises(AssertionError):
-        rasterize_start(dt(2030, 1, 1), raster)  # type: ignore[arg-type]
+        rasterize_start(dt(2030, 1, 1), raster)
 
 
 def test_valid_rasters() -> None:
@@ -153,11 +156,11 @@ def test_localize_round_trips_for_real_times(naive: datetime, zone: str) -> None
 
 
 def test_events_call_in_order_and_can_be_emptied() -> None:
-    calls = []
-    event = events.Event()
+    calls: list[tuple[str, Any, Any]] = []
+    event: events.Event[...] = events.Event()
     event.append(lambda *a, **k: calls.append(('first', a, k)))
     event.append(lambda *a, **k: calls.append(('second', a, k)))
-    assert event(1, x=2) is None
+    event(1, x=2)
     assert [c[0] for c in calls] == ['first', 'second']
     assert calls[0][1:] == ((1,), {'x': 2})
     del event[:]

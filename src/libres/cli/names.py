@@ -32,7 +32,7 @@ class ResourceName(click.ParamType):  # type: ignore[type-arg]
     def convert(self, value: object, param: click.Parameter | None,
                 ctx: click.Context | None) -> tuple[str, str]:
         if isinstance(value, tuple):
-            return value  # type: ignore[return-value]
+            return value
         context_name, slash, name = str(value).partition('/')
         if not slash or not context_name or not name:
             self.fail(f'{value!r} is not CONTEXT/NAME (e.g. my_app/meeting-room)', param, ctx)

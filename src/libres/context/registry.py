@@ -32,7 +32,7 @@ class Registry:
         if current is None:
             assert self.master_context is not None
             current = self.local.current_context = self.master_context
-        return current  # type: ignore[no-any-return]
+        return current
 
     def is_existing_context(self, name: str) -> bool:
         return name in self.contexts

@@ -352,7 +352,7 @@ class ReservedSlotTaken(AlreadyReservedError, ConstraintViolation):
     ``reserved_slots``); run the unit of work again (``libres.retry``)."""
 
 
-class AllocationsOverlap(OverlappingAllocationError, ConstraintViolation):  # type: ignore[misc]
+class AllocationsOverlap(OverlappingAllocationError, ConstraintViolation):
     """The database refused overlapping allocations of one resource."""
 
     def __init__(self, text: str, error: DBAPIError | None = None, constraint: str | None = None) -> None:
@@ -375,7 +375,7 @@ class SchemaMissing(_FromDatabase, ProgrammingError):
         self._adopt(text, error)
 
 
-class NaiveDatetimeRefused(NotTimezoneAware, _FromDatabase, StatementError):  # type: ignore[misc]
+class NaiveDatetimeRefused(NotTimezoneAware, _FromDatabase, StatementError):
     """A naive datetime reached a query that needs aware ones (``Queries``
     has no zone to read it in); a ``StatementError`` as in 1.4.0."""
 

@@ -62,7 +62,7 @@ def message_for(error: errors.LibresError) -> str:
         return str(error)
     for kind in type(error).__mro__:
         if kind in MESSAGES:
-            return MESSAGES[kind]  # type: ignore[index]
+            return MESSAGES[kind]
     return f'That did not work ({type(error).__name__}). {error}'.strip()
 
 

@@ -321,7 +321,7 @@ def change_reservation_time(s: Scheduler, state: dict[str, Any]) -> Any:
 
 def approve_record(s: Scheduler, state: dict[str, Any]) -> Any:
     [reservation] = s.reservations_by_token(state['token'])
-    return s._approve_reservation_record(reservation)  # type: ignore[attr-defined]
+    return s._approve_reservation_record(reservation)
 
 
 WRITE_CASES = [

@@ -31,22 +31,22 @@ class NoSavepointDataManager:
         self.transaction_manager = transaction.manager
         self.calls: list[str] = []
 
-    def abort(self, txn: Any) -> None:
+    def abort(self, txn: transaction.Transaction) -> None:
         self.calls.append('abort')
 
-    def tpc_begin(self, txn: Any) -> None:
+    def tpc_begin(self, txn: transaction.Transaction) -> None:
         self.calls.append('tpc_begin')
 
-    def commit(self, txn: Any) -> None:
+    def commit(self, txn: transaction.Transaction) -> None:
         self.calls.append('commit')
 
-    def tpc_vote(self, txn: Any) -> None:
+    def tpc_vote(self, txn: transaction.Transaction) -> None:
         self.calls.append('tpc_vote')
 
-    def tpc_finish(self, txn: Any) -> None:
+    def tpc_finish(self, txn: transaction.Transaction) -> None:
         self.calls.append('tpc_finish')
 
-    def tpc_abort(self, txn: Any) -> None:
+    def tpc_abort(self, txn: transaction.Transaction) -> None:
         self.calls.append('tpc_abort')
 
     def sortKey(self) -> str:  # the name IDataManager requires

@@ -119,7 +119,7 @@ def test_approve_reservation_record_adds_a_reservation_to_an_existing_ticket(
     temporary = s.reserve('guest@example.org', span(1, 10, 12))
     reservation = s.reservations_by_token(temporary).one()
     reservation.token = ticket_token
-    slots = s._approve_reservation_record(reservation)  # type: ignore[attr-defined]
+    slots = s._approve_reservation_record(reservation)
     host_session.flush()
     assert savepoint.valid
 
@@ -150,7 +150,7 @@ def test_approve_reservation_record_writes_the_slots_of_that_record_only(
     commit_setup(host_session)
 
     first, second = s.reservations_by_token(token).order_by(Reservation.id).all()
-    slots = s._approve_reservation_record(first)  # type: ignore[attr-defined]
+    slots = s._approve_reservation_record(first)
     first_id, second_id = first.id, second.id
     transaction.commit()
 

@@ -147,7 +147,7 @@ def resource_id(host_context: Context) -> uuid.UUID:
 def test_uuid_named_scheduler_with_identity_generator(
     host_context: Context, resource_id: uuid.UUID, host_session: Session, outside: sa.Engine
 ) -> None:
-    s = Scheduler(host_context, resource_id, 'Europe/Zurich')  # type: ignore[arg-type]
+    s = Scheduler(host_context, resource_id, 'Europe/Zurich')
     assert s.resource == resource_id
     [allocation] = s.allocate(span(0, 10, 12), quota=2)
     allocation_id = allocation.id
@@ -172,7 +172,7 @@ def test_uuid_named_scheduler_with_identity_generator(
     assert count(outside, 'reserved_slots', 'resource IN (:r, :m)', r=r, m=str(mirror)) == 3
 
     # A scheduler made anew for the next request sees the same records.
-    again = Scheduler(host_context, resource_id, 'Europe/Zurich')  # type: ignore[arg-type]
+    again = Scheduler(host_context, resource_id, 'Europe/Zurich')
     assert again.managed_allocations().count() == 3
     assert again.managed_reservations().count() == 2
     assert again.allocation_by_id(allocation_id).quota_left == 0

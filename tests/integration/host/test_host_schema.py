@@ -119,7 +119,8 @@ OWNERS = {
 
 
 def load_owner_and_slots(s: Scheduler, session: Session, owner: str, token: Any) -> tuple[Any, list[Any]]:
-    _, model, kind, expected = OWNERS[owner]
+    _, model_class, kind, expected = OWNERS[owner]
+    model: Any = model_class
     record = session.query(model).filter(model.token == token).one()
     slots = session.query(ReservedSlot).filter(
         ReservedSlot.reservation_token == token, ReservedSlot.source_type == kind

@@ -11,6 +11,7 @@ never sees (``allocate`` inserting through a SELECT … FROM INSERT).
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +27,7 @@ from .cases import at, span
 from .support import commit_setup, count, resource_of
 
 WEEK = [span(day, 10, 12) for day in range(7)]
-RULE_OPTIONS = {
+RULE_OPTIONS: dict[str, dict[str, Any]] = {
     'plain': {},
     'rule_data': {'data': {'rule': 'weekly-1'}},
     'whole_day': {'whole_day': True, 'quota': 3},
@@ -99,7 +100,9 @@ def furnish(context: Context) -> list[Scheduler]:
     return [atelier, gym, library]
 
 
-def find_your_spot(rooms: list[Scheduler], days: list[Any]) -> dict[str, list[Any]]:
+def find_your_spot(
+    rooms: list[Scheduler], days: list[int] | list[str]
+) -> dict[str | uuid.UUID, list[tuple[int, int]]]:
     start, end = at(0, 10), at(4, 12)  # from Monday 10:00 to Friday 12:00
     return {
         room.name: [
@@ -111,7 +114,7 @@ def find_your_spot(rooms: list[Scheduler], days: list[Any]) -> dict[str, list[An
 
 
 EXPECTED = {'Atelier': [(5, 10)], 'Gym': [], 'Library': []}
-WEEKDAYS = {'numbers': [0, 1, 2, 3, 4], 'names': ['mo', 'tu', 'we', 'th', 'fr']}
+WEEKDAYS: dict[str, list[int] | list[str]] = {'numbers': [0, 1, 2, 3, 4], 'names': ['mo', 'tu', 'we', 'th', 'fr']}
 
 
 @pytest.mark.parametrize('days', list(WEEKDAYS))

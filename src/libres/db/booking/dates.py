@@ -9,7 +9,7 @@ from ``MIN_RASTER`` minutes to a day.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,7 @@ from libres.modules.utils import flatten, is_valid_reservation_length, pairs
 DatePair = tuple[datetime, datetime]
 #: What the date arguments accept: one (start, end) pair, a sequence of
 #: pairs, or the starts and ends in one flat sequence.
-Dates = DatePair | Sequence[DatePair] | Sequence[Sequence[datetime]] | Sequence[datetime]
+Dates = DatePair | Sequence[DatePair] | Sequence[Sequence[datetime]] | Sequence[datetime] | Iterable[DatePair]
 MIN_RESERVATION_LENGTH = timedelta(minutes=MIN_RASTER)
 
 

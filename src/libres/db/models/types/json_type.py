@@ -64,7 +64,7 @@ class TrackedDict(MutableDict[str, Any]):
     """``MutableDict`` with a cheaper collection of owners (``_Parents``)."""
 
     @property
-    def _parents(self) -> Any:  # type: ignore[override]
+    def _parents(self) -> Any:
         parents = self.__dict__.get('_parents')
         if parents is None:
             parents = self.__dict__['_parents'] = _Parents()
