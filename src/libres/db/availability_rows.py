@@ -89,7 +89,23 @@ def _per_row(start: Any, end: Any, resources: Any, with_mirror_of: bool = False)
     """Each allocation row overlapping [start, end] with its availability
     (and its ``mirror_of`` if asked: carrying a uuid through the grouping
     costs an array per allocation)."""
-    allocations = allocations_in_range(start, end, resources)
+    counted = _counted(allocations_in_range(start, end, resources), with_mirror_of)
+    total, blocked = counted.c.total, counted.c.blocked
+    columns = [
+        counted.c.start,
+        counted.c.id,
+        counted.c.master_quota.is_not(None).label('is_master'),
+        counted.c.master_quota.label('quota'),
+        _percentage(total, blocked, counted.c.slots - blocked).label('availability'),
+    ]
+    if with_mirror_of:
+        columns.append(counted.c.mirror_of)
+    return select(*columns).subquery()
+
+
+def _counted(allocations: Any, with_mirror_of: bool) -> Any:
+    """Per allocation: its start, slot count, master quota, and how many of
+    its slots are taken and by blockers."""
     seconds = func.extract('epoch', allocations.c._end - allocations.c._start + ONE_MICROSECOND)
     # Allocation.count_slots() without arguments.
     slot_count = case(
@@ -132,32 +148,23 @@ def _per_row(start: Any, end: Any, resources: Any, with_mirror_of: bool = False)
         # uuid has no max(): the one value of the allocation's own row.
         mirror_of = func.array_agg(rows.c.mirror_of).filter(rows.c.start.is_not(None))
         counted_columns.append(type_coerce(mirror_of, ARRAY(PG_UUID(as_uuid=True)))[1].label('mirror_of'))
-    counted = (
+    return (
         select(*counted_columns)
         .group_by(rows.c.id)
         .having(func.max(rows.c.start).is_not(None))
         .subquery('counted')
     )
-    total, blocked = counted.c.total, counted.c.blocked
-    reserved = counted.c.slots - blocked
+
+
+def _percentage(total: Any, blocked: Any, reserved: Any) -> Any:
+    """``Allocation._percentage``, step by step, in SQL."""
     hundred = _float(literal(100.0))
-    # Allocation._percentage, step by step.
-    availability = case(
+    return case(
         (total == blocked, _float(literal(0.0))),
         (total - blocked == reserved, _float(literal(0.0))),
         (reserved == 0, hundred),
         else_=hundred - hundred * _float(reserved) / _float(total - blocked),
     )
-    columns = [
-        counted.c.start,
-        counted.c.id,
-        counted.c.master_quota.is_not(None).label('is_master'),
-        counted.c.master_quota.label('quota'),
-        availability.label('availability'),
-    ]
-    if with_mirror_of:
-        columns.append(counted.c.mirror_of)
-    return select(*columns).subquery()
 
 
 def _sums(rows: Any) -> list[Any]:

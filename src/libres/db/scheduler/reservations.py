@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -139,21 +139,15 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
         own = [view for view in visible if view.allocation.resource == self.resource]
 
         token = self._session_token(session_id, single_token_per_session)
-        if fresh:
-            fast_path.remember_fresh_token(self.session, token)
         fields = {'token': token, 'status': 'pending', 'resource': self.resource, 'data': data,
                   'session_id': session_id, 'email': email, 'quota': quota}
-        rows = self._pending_rows(fields, group, prepared, own)
-        if not rows:
-            raise errors.InvalidReservationError('no allocation covers the given dates')
-
-        if session_id:
-            self._refuse_duplicates_in_session(session_id, rows)
-
+        rows = self._checked_new_rows(fields, group, prepared, own)
+        if fresh:
+            fast_path.remember_fresh_token(self.session, token)
         if next_id is not None:
             rows[0].id = next_id
         self.session.add_all(rows)
-        events.on_reservations_made(self.context, rows)
+        events.on_reservations_made(self.context, cast('list[Reservation]', rows))
         if fresh and len(rows) == 1 and rows[0].target_type == 'allocation':
             fast_path.remember_reserve_checks(self.session, token, ReserveChecks(prepared, own, usages))
         return token
@@ -169,10 +163,23 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
             raise errors.InvalidEmailAddress(f'{email!r} is not an e-mail address')
         return email
 
+    def _checked_new_rows(
+        self, fields: dict[str, Any], group: uuid.UUID | None, dates: list[DatePair],
+        own: list[MasterView],
+    ) -> list[ReservationT]:
+        """The pending rows of a reservation, refused if they cover nothing or
+        repeat a target already in the cart."""
+        rows = self._pending_rows(fields, group, dates, own)
+        if not rows:
+            raise errors.InvalidReservationError('no allocation covers the given dates')
+        if fields['session_id']:
+            self._refuse_duplicates_in_session(fields['session_id'], rows)
+        return rows
+
     def _pending_rows(
         self, fields: dict[str, Any], group: uuid.UUID | None, dates: list[DatePair],
         own: list[MasterView],
-    ) -> list[Reservation]:
+    ) -> list[ReservationT]:
         """One pending row per target: the group asked for, or what the dates
         meet among the own masters (a group once, an allocation per date)."""
 
@@ -192,7 +199,7 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
             for target in booking_targets(dates, [(v.allocation, v.in_group) for v in own])
         ]
 
-    def _refuse_duplicates_in_session(self, session_id: uuid.UUID, rows: list[Reservation]) -> None:
+    def _refuse_duplicates_in_session(self, session_id: uuid.UUID, rows: Sequence[Reservation]) -> None:
         existing = {
             (target, start)
             for target, start in self.session.execute(
