@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy.exc import NoResultFound, StatementError
+from tests.helpers import at
 
 from libres.context.core import Context
 from libres.context.exposure import Exposure
@@ -17,8 +18,6 @@ UTC = UTC
 US = timedelta(microseconds=1)
 
 
-def at(h: int, m: int = 0, day: int = 1, month: int = 5) -> datetime:
-    return datetime(2030, month, day, h, m)
 
 
 def test_empty_scheduler_availability_is_falsy(scheduler: Scheduler) -> None:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import NoResultFound, StatementError
+from tests.helpers import at
 
 from libres.context.core import Context
 from libres.db.scheduler import Scheduler
@@ -23,8 +24,6 @@ DAY = datetime(2030, 5, 1)
 UTC = UTC
 
 
-def at(hour: int, minute: int = 0, day: int = 1) -> datetime:
-    return datetime(2030, 5, day, hour, minute)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from tests.helpers import at
 
 import libres
 from libres.context.core import Context
@@ -33,8 +34,6 @@ ZURICH = ZoneInfo('Europe/Zurich')
 NOT_A_UUID = "1' OR '1'='1"
 
 
-def at(hour: int, minute: int = 0, day: int = 1) -> datetime:
-    return datetime(2030, 5, day, hour, minute)
 
 
 def aware(hour: int) -> datetime:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
-from tests.helpers import CountRows
+from tests.helpers import CountRows, at
 
 from libres.db.models import Allocation
 from libres.db.scheduler import Scheduler
@@ -16,8 +16,6 @@ UTC = UTC
 US = timedelta(microseconds=1)
 
 
-def at(h: int, m: int = 0, day: int = 1) -> datetime:
-    return datetime(2030, 5, day, h, m)
 
 
 def test_blocker_takes_its_slots(scheduler: Scheduler) -> None:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, NoResultFound, ProgrammingError, StatementError
+from tests.helpers import at
 
 import libres
 from libres.context.core import Context
@@ -34,8 +35,6 @@ def chained(error: BaseException) -> bool:
     return cause is not None and (cause is getattr(error, 'orig', None) or isinstance(cause, sa.exc.DBAPIError))
 
 
-def at(hour: int, minute: int = 0, day: int = 1) -> datetime:
-    return datetime(2030, 5, day, hour, minute)
 
 
 def test_a_context_without_a_database(clean_database: str) -> None:

@@ -17,6 +17,7 @@ from datetime import datetime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from tests.helpers import captured_statements
 
 from libres.context.core import Context
 from libres.db.models import ReservedSlot
@@ -87,29 +88,17 @@ def test_fast_and_general_path_agree(context: Context, plan: list[Booking]) -> N
 def test_the_two_ways_really_take_different_paths(context: Context) -> None:
     """The fast path reads nothing again; the general one does (so the test
     above compares two different code paths, not one path twice)."""
-    from sqlalchemy import event
-
-    sent: list[str] = []
     scheduler = Scheduler(context, 'paths', 'Europe/Zurich')
     _calendar(scheduler)
-    engine = scheduler.session.get_bind()
-
-    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
-        sent.append(statement.split(None, 1)[0].upper())
-
-    event.listen(engine, 'before_cursor_execute', count)
-    try:
-        token = scheduler.reserve('a@example.org', (at(8), at(9)))
-        sent.clear()
+    token = scheduler.reserve('a@example.org', (at(8), at(9)))
+    with captured_statements(scheduler) as sent:
         scheduler.approve_reservations(token)
-        fast = list(sent)
-        scheduler.rollback()
-        token = scheduler.reserve('a@example.org', (at(8), at(9)))
-        scheduler.session.flush()
-        sent.clear()
+    fast = sent.kinds
+    scheduler.rollback()
+    token = scheduler.reserve('a@example.org', (at(8), at(9)))
+    scheduler.session.flush()
+    with captured_statements(scheduler) as sent:
         scheduler.approve_reservations(token)
-        general = list(sent)
-        scheduler.rollback()
-    finally:
-        event.remove(engine, 'before_cursor_execute', count)
+    general = sent.kinds
+    scheduler.rollback()
     assert fast.count('SELECT') == 0 and general.count('SELECT') >= 2

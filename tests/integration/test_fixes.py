@@ -6,6 +6,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tests.helpers import at
 
 from libres.context.core import Context
 from libres.context.exposure import Exposure
@@ -14,8 +15,6 @@ from libres.db.scheduler import Scheduler
 UTC = UTC
 
 
-def at(h: int, m: int = 0, day: int = 1) -> datetime:
-    return datetime(2030, 5, day, h, m)
 
 
 def test_reservation_targets_accepts_naive_datetimes(scheduler: Scheduler) -> None:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from tests.helpers import captured_statements
 
 from libres.context.core import Context
 from libres.db.models import Allocation
@@ -286,21 +287,14 @@ def test_a_whole_only_allocation_is_one_interval_until_booked(scheduler: Schedul
 
 
 def test_free_intervals_is_one_statement(scheduler: Scheduler) -> None:
-    from sqlalchemy import event
 
     day = datetime(2030, 6, 12)
     for hour in range(8, 18, 2):
         scheduler.allocate((day.replace(hour=hour), day.replace(hour=hour + 1)), partly_available=True,
                            raster=15, quota=4)
     scheduler.session.flush()
-    statements: list[str] = []
-    engine = scheduler.session.get_bind()
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(engine, 'before_cursor_execute', listener)
-    try:
+    with captured_statements(scheduler) as statements:
         found = scheduler.free_intervals(day, day + timedelta(days=1))
-    finally:
-        event.remove(engine, 'before_cursor_execute', listener)
     assert len(found) == 5 and len(statements) == 1
 
 

@@ -4,12 +4,12 @@ whatever token or id it is handed."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import NoResultFound
+from tests.helpers import at
 
 from libres.context.core import Context
 from libres.context.registry import create_default_registry
@@ -18,8 +18,6 @@ from libres.db.scheduler import Scheduler
 TABLES = ('allocations', 'reserved_slots', 'reservations', 'reservation_blockers')
 
 
-def at(hour: int) -> datetime:
-    return datetime(2030, 5, 1, hour)
 
 
 @pytest.fixture

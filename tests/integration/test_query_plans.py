@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from tests.helpers import explain_reads
+from tests.helpers import captured_statements, explain_reads
 
 from libres.db.scheduler import Scheduler
 
@@ -71,18 +70,9 @@ def test_a_new_batch_checks_overlaps_through_the_gist_index(scheduler: Scheduler
         scheduler.allocate([(start + timedelta(hours=h), start + timedelta(hours=h + 1)) for h in range(168)])
     scheduler.session.execute(sa.text('ANALYZE allocations'))
     scheduler.commit()
-    engine = scheduler.session.get_bind().engine
-    sent: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
-        sent.append((sql, params))
-
-    event.listen(engine, 'before_cursor_execute', capture)
-    try:
+    with captured_statements(scheduler) as sent:
         start = first + timedelta(days=7 * 12)
         scheduler.allocate([(start + timedelta(hours=h), start + timedelta(hours=h + 1)) for h in range(168)])
-    finally:
-        event.remove(engine, 'before_cursor_execute', capture)
     scheduler.rollback()
     assert len(sent) == 1
     cursor = scheduler.session.connection().connection.cursor()

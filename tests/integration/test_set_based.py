@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
+from tests import helpers
+
 from libres.context.core import Context
 from libres.db.models import Allocation
 from libres.db.queries import Queries
@@ -13,7 +15,7 @@ from libres.db.scheduler import Scheduler
 
 
 def at(h: int, m: int = 0, day: int = 1) -> datetime:
-    return datetime(2030, 3, day, h, m)
+    return helpers.at(h, m, day, month=3)
 
 
 def _varied_calendar(context: Context) -> tuple[Scheduler, Scheduler]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
+from tests.helpers import captured_statements
 
 from libres.db.scheduler import Scheduler
 from libres.modules import errors
@@ -17,22 +17,12 @@ from libres.modules import errors
 @contextmanager
 def counted(scheduler: Scheduler) -> Iterator[list[str]]:
     """Every statement the scheduler's engine sends, COMMIT included."""
-    engine = scheduler.session.get_bind().engine
-    sent: list[str] = []
-
-    def statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
-        sent.append(sql.split()[0])
-
-    def commit(conn: Any) -> None:
-        sent.append('COMMIT')
-
-    event.listen(engine, 'before_cursor_execute', statement)
-    event.listen(engine, 'commit', commit)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, 'before_cursor_execute', statement)
-        event.remove(engine, 'commit', commit)
+    kinds: list[str] = []
+    with captured_statements(scheduler, commits=True) as sent:
+        try:
+            yield kinds
+        finally:
+            kinds.extend(sent.kinds)
 
 
 def book(scheduler: Scheduler, start: datetime, end: datetime) -> list[str]:
