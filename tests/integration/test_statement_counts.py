@@ -263,3 +263,19 @@ def test_taking_the_id_early_skips_no_reservation_ids(scheduler: Scheduler) -> N
     scheduler.commit()
     ids = sorted(r.id for r in scheduler.managed_reservations())
     assert ids == list(range(ids[0], ids[0] + 3))
+
+
+def test_a_calendar_read_costs_two_statements_however_many_allocations(scheduler: Scheduler) -> None:
+    first = datetime(2030, 9, 2)
+    hours = [(first + timedelta(hours=h), first + timedelta(hours=h + 1)) for h in range(24 * 21)]
+    scheduler.allocate(hours, partly_available=True, raster=15)
+    token = scheduler.reserve('a@example.org', (hours[10][0], hours[10][0] + timedelta(minutes=30)))
+    scheduler.approve_reservations(token)
+    scheduler.commit()
+    start, end = scheduler._prepare_range(hours[0][0], hours[-1][1])
+    with captured_statements(scheduler) as sent:
+        rows = list(scheduler.queries.allocations_with_availability_by_range(start, end, scheduler.resource, []))
+    # The allocations, then the slots of the range: no load of each one's slots.
+    assert sent.kinds == ['SELECT', 'WITH']
+    assert len(rows) == len(hours)
+    assert sorted(availability for _, availability, _ in rows)[:2] == [50.0, 100.0]

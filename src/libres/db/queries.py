@@ -15,7 +15,7 @@ from itertools import groupby
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, false, func, or_, select
-from sqlalchemy.orm import Query
+from sqlalchemy.orm import Query, lazyload
 
 from libres.context.core import ContextServicesMixin
 from libres.context.replicas import replica_read
@@ -292,9 +292,11 @@ class Queries(ContextServicesMixin):
             allocation with a quota above 1.
         """
         validation.check_uuid(resource, 'resource')
+        # The availability comes from one read of the slots in the range;
+        # the allocations' own slot collections load only if touched.
         query = self.all_allocations_in_range(start, end).filter(
             Allocation.mirror_of == resource, Allocation.resource == resource
-        ).order_by(Allocation._start)
+        ).options(lazyload(Allocation.reserved_slots)).order_by(Allocation._start)
         exposed = [a for a in query if self.is_allocation_exposed(a)]
         return self.availability_and_partitions_by_allocations(
             exposed, resource, blocking_resources, normalize_dst
