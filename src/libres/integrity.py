@@ -13,7 +13,7 @@ record) and may return more columns: those are kept, typed, in
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,18 +25,19 @@ from libres.db.booking.engine import Engine
 from libres.db.models import Reservation
 from libres.db.queries import SESSION_EXPIRY, Queries
 from libres.db.sql import integrity as sql
-from libres.modules import errors
+from libres.modules import clock, errors
 from libres.modules.dates import utcnow
 
 KINDS = {
-    'orphaned_slots': 'reserved slots without an owner (approved reservation or blocker)',
+    'orphaned_slots': 'reserved slots without an owner (approved reservation, held one, or blocker)',
     'missing_slots': 'approved reservations without reserved slots',
     'slots_outside_allocation': 'reserved slots outside their allocation (or on a missing one)',
     'overlapping_allocations': 'allocations of one resource that overlap',
     'mirrors_without_master': 'quota mirrors whose master allocation is missing',
+    'expired_holds': 'slots of expired holds left behind (they block nobody)',
     'expired_cart_reservations': 'pending reservations of expired shopping-cart sessions',
 }
-REPAIRABLE = ('orphaned_slots', 'missing_slots', 'expired_cart_reservations')
+REPAIRABLE = ('orphaned_slots', 'missing_slots', 'expired_holds', 'expired_cart_reservations')
 
 @dataclass
 class Report:
@@ -92,14 +93,21 @@ Progress = Callable[[str], None]
 
 
 def check(session: Session, expired_before: datetime | None = None,
-          progress: Progress | None = None) -> Report:
-    """Report every finding of ``KINDS`` (carts expire 15 minutes after their
-    last activity unless ``expired_before`` says otherwise); ``progress`` is
-    called with each kind once it has been checked."""
+          progress: Progress | None = None, kinds: Iterable[str] | None = None) -> Report:
+    """Report every finding of ``KINDS`` (or of ``kinds`` only: a schema
+    older than the newest may lack columns the others read); carts expire
+    15 minutes after their last activity unless ``expired_before`` says
+    otherwise; ``progress`` is called with each kind once it has been checked."""
     expired = expired_before or utcnow() - SESSION_EXPIRY
+    now = clock.now().replace(tzinfo=None)
+    wanted = set(KINDS if kinds is None else kinds)
     report = Report()
-    for kind, query in sql.CHECKS.items():
+    for kind, query in sql.checks(_has_holds(session)).items():
+        if kind not in wanted:
+            continue
         params = {'expired': expired.replace(tzinfo=None)} if ':expired' in query else {}
+        if ':now' in query:
+            params['now'] = now
         for row in session.execute(text(query), params).mappings():
             resource = str(row['resource'])
             report.findings.setdefault(resource, {}).setdefault(kind, []).append(row['item'])
@@ -118,8 +126,12 @@ def repair(session: Session, expired_before: datetime | None = None,
     not_repaired: list[str] = []
 
     if before.count('orphaned_slots'):
-        result: Any = session.execute(text(sql.DELETE_ORPHANED_SLOTS))
+        result: Any = session.execute(text(sql.delete_orphaned_slots(_has_holds(session))))
         repaired['orphaned_slots'] = result.rowcount
+
+    if before.count('expired_holds'):
+        result = session.execute(text(sql.DELETE_EXPIRED_HOLDS), {'now': clock.now().replace(tzinfo=None)})
+        repaired['expired_holds'] = result.rowcount
 
     if before.count('missing_slots'):
         repaired['missing_slots'], failures = _recreate_missing_slots(session)
@@ -138,6 +150,15 @@ def repair(session: Session, expired_before: datetime | None = None,
     return after
 
 
+def _has_holds(session: Session) -> bool:
+    """Whether the schema knows holds (revision 0006 on): one taken over from
+    1.4.0 is checked before it is upgraded."""
+    return session.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.columns"
+        " WHERE table_name = 'reserved_slots' AND column_name = 'held_until')"
+    )).scalar_one()
+
+
 def _remove_expired_carts(session: Session, expired_before: datetime | None) -> int:
     expired = (expired_before or utcnow() - SESSION_EXPIRY).replace(tzinfo=None)
     sessions = [row[0] for row in session.execute(text(sql.EXPIRED_CART_SESSIONS), {'expired': expired})]
@@ -150,7 +171,7 @@ def _remove_expired_carts(session: Session, expired_before: datetime | None) -> 
 
 def _recreate_missing_slots(session: Session) -> tuple[int, list[str]]:
     """Write the slots again where the spot is still free; report the rest."""
-    ids = [int(row.item) for row in session.execute(text(sql.CHECKS['missing_slots']))]
+    ids = [int(row.item) for row in session.execute(text(sql.checks(True)['missing_slots']))]
     done, failures = 0, []
     for reservation in session.query(Reservation).filter(Reservation.id.in_(ids)):
         slots = Engine.for_scope(_ResourceScope(session, reservation.resource)).slots

@@ -185,7 +185,7 @@ CASES: list[tuple[str, Call]] = [
     ("search_allocations minspots '1'", lambda w: w.room.search_allocations(at(8), at(9), minspots='1')),  # type: ignore[arg-type]
     ("search_allocations days='mo'", lambda w: w.room.search_allocations(at(8), at(9), days='mo')),
     ("search_allocations groups='maybe'", lambda w: w.room.search_allocations(at(8), at(9), groups='maybe')),
-    ('reserved_slots_by_range strings', lambda w: w.room.reserved_slots_by_range('a', 'b')),  # type: ignore[arg-type]
+    ('reserved_slots_by_range strings', lambda w: w.room.reserved_slots_by_range('a', 'b')),  # type: ignore[call-overload]
     ('allocations_with_availability_by_range strings', lambda w: list(
         w.room.allocations_with_availability_by_range('a', 'b'))),  # type: ignore[arg-type]
     ('change_reservation_data not a UUID', lambda w: w.room.change_reservation_data(NOT_A_UUID, {})),  # type: ignore[arg-type]

@@ -19,9 +19,13 @@ def test_migrations_equal_create_all(fresh_database: Callable[[], str]) -> None:
     for kind in a:
         assert a[kind] - b[kind] == set(), f'{kind} only after the migrations'
         assert b[kind] - a[kind] == set(), f'{kind} only after create_all'
-    # 10 checks, the exclusion, 4 primary keys, 1 unique, 1 foreign key;
+    # 12 checks, the exclusion, 4 primary keys, 1 unique, 1 foreign key;
     # allocation_rules: 5 checks, 1 primary key
-    assert len(a['constraints']) == 23 and len(a['triggers']) == 7
+    assert len(a['constraints']) == 25 and len(a['triggers']) == 7
+    columns = {(row[0], row[1]) for row in a['columns']}
+    assert {('reserved_slots', 'held_until'), ('reserved_slots', 'buffer'),
+            ('reservations', 'held_until'), ('allocations', 'min_notice'),
+            ('allocation_rules', 'buffer_after')} <= columns
     assert any(row[0] == 'allocation_rules' for row in a['columns'])
 
 
@@ -46,7 +50,7 @@ def test_downgrade_and_upgrade_again(fresh_database: Callable[[], str]) -> None:
     assert migrate.current(engine) is None
     migrate.upgrade(engine)
     assert snapshot(engine) == full
-    assert [r for r, _, _ in migrate.history()] == ['0001', '0002', '0003', '0004', '0005']
+    assert [r for r, _, _ in migrate.history()] == ['0001', '0002', '0003', '0004', '0005', '0006']
 
 
 def test_a_schema_made_by_create_all_is_recognised(fresh_database: Callable[[], str]) -> None:
@@ -104,4 +108,19 @@ def test_a_create_all_schema_with_rules_is_stamped_at_the_rules_revision(
     before = snapshot(engine)
     migrate.upgrade(engine)
     assert migrate.current(engine) == migrate.head()
+    assert snapshot(engine) == before
+
+
+def test_0006_adds_the_policies_and_goes_back(fresh_database: Callable[[], str]) -> None:
+    at_0005 = migrate.engine_for(fresh_database())
+    migrate.upgrade(at_0005, '0005')
+    engine = migrate.engine_for(fresh_database())
+    migrate.upgrade(engine, '0006')
+    before, after = snapshot(at_0005), snapshot(engine)
+    assert {kind for kind in before if before[kind] != after[kind]} == {
+        'columns', 'constraints', 'functions'
+    }
+    added = {(row[0], row[1]) for row in after['columns'] - before['columns']}
+    assert len(added) == 11
+    migrate.downgrade(engine, '0005')
     assert snapshot(engine) == before

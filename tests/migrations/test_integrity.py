@@ -14,17 +14,18 @@ from click.testing import CliRunner
 import libres
 from libres.cli import main as cli
 from libres.db import migrate
-from libres.db.models import Reservation
+from libres.db.models import Reservation, invariants
 from libres.db.scheduler import Scheduler
 
 DAY = datetime(2031, 5, 5)
 
 
 def corrupted_database(make: Callable[[], str]) -> tuple[str, dict[str, object]]:
-    """A database at the 1.4.0 schema (no triggers) with one of everything wrong."""
+    """A database with one of everything wrong: made at the newest schema,
+    then corrupted with its invariants removed (as a 1.4.0 schema had none)."""
     dsn = make()
     engine = migrate.engine_for(dsn)
-    migrate.upgrade(engine, '0001')
+    migrate.upgrade(engine)
     context = libres.registry.register_context(f'corrupt-{uuid.uuid4().hex[:6]}')
     context.set_setting('dsn', dsn)
     room = Scheduler(context, 'room', 'UTC')
@@ -42,6 +43,9 @@ def corrupted_database(make: Callable[[], str]) -> tuple[str, dict[str, object]]
     with engine.begin() as connection:
         def run(sql: str, **params: Any) -> Any:
             return connection.execute(sa.text(sql), params)
+
+        run(invariants.DROP)
+        run('ALTER TABLE allocations DROP CONSTRAINT allocations_no_overlap')
 
         run('DELETE FROM reservations WHERE id = :id', id=ids['orphan'])
         run("DELETE FROM reserved_slots WHERE source_id IN (:a, :b) AND source_type = 'reservation'",

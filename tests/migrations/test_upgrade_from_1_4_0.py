@@ -40,10 +40,20 @@ def published_python() -> str:
     return str(python)
 
 
+# The columns 1.4.0 made: later revisions add columns (0006: holds, buffers, windows).
+LEGACY_COLUMNS: dict[str, str] = {}
+
+
 def rows(engine: sa.Engine) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of the four tables, in the columns 1.4.0 made (read the first time)."""
     with engine.connect() as connection:
+        if not LEGACY_COLUMNS:
+            for table in TABLES:
+                names = connection.execute(sa.text(f'SELECT * FROM {table} LIMIT 0')).keys()
+                LEGACY_COLUMNS[table] = ', '.join(f'"{name}"' for name in names)
         return {
-            table: sorted(tuple(row) for row in connection.execute(sa.text(f'SELECT * FROM {table}')))
+            table: sorted(tuple(row) for row in connection.execute(
+                sa.text(f'SELECT {LEGACY_COLUMNS[table]} FROM {table}')))
             for table in TABLES
         }
 

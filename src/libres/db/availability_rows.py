@@ -40,6 +40,7 @@ from libres.db.models import Allocation, ReservedSlot
 from libres.db.models.types.utcdatetime import UTCDateTime
 from libres.db.models.types.uuid_type import to_soft_uuid
 from libres.db.overlap import overlaps
+from libres.modules import clock
 
 ONE_MICROSECOND = timedelta(microseconds=1)
 
@@ -62,9 +63,11 @@ def allocations_in_range(start: Any, end: Any, resources: Any) -> CTE:
     )
 
 
-def possible_slots(allocations: CTE, *columns: Any) -> Select[Any]:
+def possible_slots(allocations: CTE, *columns: Any, booked_time_only: bool = True) -> Select[Any]:
     """``columns`` of every slot that may belong to ``allocations``: on their
-    resources, starting between their first start and their last end.
+    resources, starting between their first start and their last end; only
+    those counted as booked time (``ReservedSlot.is_booked_time`` at NOW),
+    or with ``booked_time_only=False`` all that block (buffers too).
 
     A superset (a slot lies within its allocation, on its resource), found by
     single-table index conditions (the slots' primary key is resource and
@@ -77,11 +80,13 @@ def possible_slots(allocations: CTE, *columns: Any) -> Select[Any]:
     resources = select(func.array_agg(allocations.c.resource.distinct())).scalar_subquery()
     first = select(func.min(allocations.c._start)).scalar_subquery()
     last = select(func.max(allocations.c._end)).scalar_subquery()
+    kind = ReservedSlot.booked_time_at(NOW) if booked_time_only else ReservedSlot.blocking_at(NOW)
     return select(*columns).where(
         # Cast: ANY of an array value, not of the subquery's rows.
         ReservedSlot.resource == any_(cast(resources, ARRAY(PG_UUID(as_uuid=True)))),
         ReservedSlot.start >= first,
         ReservedSlot.start <= last,
+        kind,
     )
 
 
@@ -189,13 +194,14 @@ def mean_of_spots(total: float | None, count: int, expected: int) -> float:
 # expression of this size costs milliseconds, more than running it, and
 # search_allocations(minspots=...) asks once per candidate.
 START = bindparam('start', type_=UTCDateTime())
+NOW = bindparam('now', type_=UTCDateTime())
 END = bindparam('end', type_=UTCDateTime())
 RESOURCES: Any = bindparam('resources', expanding=True)
 
 
 def parameters(start: datetime, end: datetime, resources: Iterable[uuid.UUID]) -> dict[str, Any]:
-    """The values of START, END and RESOURCES for one run."""
-    return {'start': start, 'end': end, 'resources': list(resources)}
+    """The values of START, END, RESOURCES and NOW (the clock: holds expire) for one run."""
+    return {'start': start, 'end': end, 'resources': list(resources), 'now': clock.now()}
 
 
 @lru_cache(maxsize=1)

@@ -33,6 +33,7 @@ from sqlalchemy.sql.selectable import TextualSelect
 from sqlalchemy.types import DateTime, Integer
 
 from libres.db.sql import free_intervals as sql
+from libres.modules import clock
 from libres.modules.dates import get_timezone
 from libres.modules.errors import ReservationParametersInvalid
 
@@ -117,6 +118,7 @@ def free_slots(
         'resource': str(resource),
         'start': start.astimezone(UTC).replace(tzinfo=None),
         'end': end.astimezone(UTC).replace(tzinfo=None),
+        'now': clock.now().replace(tzinfo=None),
     }
     if blocking:
         params['blocking'] = blocking

@@ -26,6 +26,7 @@ VERSION_TABLE = 'libres_alembic_version'
 LEGACY_REVISION = '0001'
 INVARIANTS_REVISION = '0002'  # the first revision with the invariants create_all also makes
 RULES_REVISION = '0005'  # the revision that made allocation_rules
+POLICIES_REVISION = '0006'  # the revision that added holds, buffers and booking windows
 # Serialises concurrent set-ups of one database (any constant will do).
 _LOCK_KEY = 0x6C69627265
 
@@ -74,13 +75,14 @@ def _unversioned_revision(connection: Connection) -> str | None:
     least ``0002``; the later revisions up to the rules table only replace
     functions and are safe to run again on a schema that has them already.
     With the rules table it was made at ``0005`` or later (tables are not
-    made twice).
+    made twice); with the columns of holds at ``0006`` or later.
     """
     tables = set(inspect(connection).get_table_names())
     if VERSION_TABLE in tables or 'allocations' not in tables:
         return None
     if 'allocation_rules' in tables:
-        return RULES_REVISION
+        slot_columns = {column['name'] for column in inspect(connection).get_columns('reserved_slots')}
+        return POLICIES_REVISION if 'held_until' in slot_columns else RULES_REVISION
     has_invariants = connection.execute(
         text("SELECT 1 FROM pg_constraint WHERE conname = 'allocations_no_overlap'")
     ).first()

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from itertools import groupby
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Query, lazyload
@@ -23,7 +23,7 @@ from libres.db import availability_rows
 from libres.db.models import Allocation, Reservation, ReservedSlot
 from libres.db.models.allocation import partition_flags
 from libres.db.overlap import overlaps
-from libres.modules import errors, events, validation
+from libres.modules import clock, errors, events, validation
 from libres.modules.dates import utcnow
 from libres.modules.rasterizer import MIN_RASTER, iterate_span, rasterize_span
 
@@ -180,6 +180,18 @@ class Queries(ContextServicesMixin):
             )
         return result
 
+    @overload
+    def reserved_slots_by_range(
+        self, start: datetime, end: datetime, resource: uuid.UUID,
+        blocking_resources: Iterable[uuid.UUID], with_buffers: Literal[False] = False,
+    ) -> tuple[dict[datetime, int], set[datetime]]: ...
+
+    @overload
+    def reserved_slots_by_range(
+        self, start: datetime, end: datetime, resource: uuid.UUID,
+        blocking_resources: Iterable[uuid.UUID], with_buffers: Literal[True],
+    ) -> tuple[dict[datetime, int], set[datetime], set[datetime]]: ...
+
     @replica_read
     def reserved_slots_by_range(
         self,
@@ -187,7 +199,10 @@ class Queries(ContextServicesMixin):
         end: datetime,
         resource: uuid.UUID,
         blocking_resources: Iterable[uuid.UUID],
-    ) -> tuple[dict[datetime, int], set[datetime]]:
+        with_buffers: bool = False,
+    ) -> tuple[dict[datetime, int], set[datetime]] | tuple[
+        dict[datetime, int], set[datetime], set[datetime]
+    ]:
         """What the resources booked in the range, per 5-minute slice.
 
         Slots of mirrors count too (the original saw only master resources, so
@@ -198,9 +213,12 @@ class Queries(ContextServicesMixin):
         :param end: likewise.
         :param resource: the scheduler's resource UUID.
         :param blocking_resources: an iterable of further resource UUIDs.
+        :param with_buffers: also return the slices kept free as buffers
+            around bookings.
         :returns: `(reserved, blocked)`: a dict of slice start (aware UTC) to the
-            number of reservation slots there, and the set of slice starts a
-            blocker holds.
+            number of reservation slots there (bookings and live holds, never
+            buffers nor expired holds), and the set of slice starts a blocker
+            holds; with `with_buffers`, third the set of buffer slice starts.
         :raises InvalidArgumentType: a date is not a `datetime`.
         :raises NaiveDatetimeRefused: a date is naive.
         :raises InvalidUUID: a resource is not a UUID.
@@ -215,16 +233,21 @@ class Queries(ContextServicesMixin):
         step = timedelta(minutes=MIN_RASTER)
         reserved: dict[datetime, int] = {}
         blocked: set[datetime] = set()
-        for slot_start, slot_end, source_type in slots:
+        buffers: set[datetime] = set()
+        for slot_start, slot_end, source_type, buffer in slots:
             # The first slice of the range's grid at or after the slot start.
             skipped = max(0, -((start - slot_start) // step))
             slice_start = start + skipped * step
             while slice_start < slot_end and slice_start <= end:
-                if source_type == 'blocker':
+                if buffer:
+                    buffers.add(slice_start)
+                elif source_type == 'blocker':
                     blocked.add(slice_start)
                 else:
                     reserved[slice_start] = reserved.get(slice_start, 0) + 1
                 slice_start += step
+        if with_buffers:
+            return reserved, blocked, buffers
         return reserved, blocked
 
     def availability_and_partitions_by_allocations(
@@ -424,6 +447,8 @@ class Queries(ContextServicesMixin):
 
         Bulk deletes (approved rows still carrying the session id go too), then
         the session is expired; allocations are untouched. No event fires.
+        The slots of every expired hold go too (their rows stay pending,
+        without a hold, until their session expires).
 
         :param expiration_date: as for `find_expired_reservation_sessions`
             (`None`: 15 minutes ago).
@@ -432,6 +457,13 @@ class Queries(ContextServicesMixin):
         :raises NaiveDatetimeRefused: the date is naive.
         """
         expired = self.find_expired_reservation_sessions(expiration_date)
+        # Holds that ran out release their spots, whoever's cart they were in
+        # (looked for first: a host's transaction manager sees a delete only
+        # when there is something to delete, as before holds existed).
+        ran_out = self.session.query(ReservedSlot).filter(ReservedSlot.held_until <= clock.now())
+        if self.session.query(ran_out.exists()).scalar():
+            ran_out.delete(synchronize_session='fetch')
+            self.session.expire_all()
         if expired:
             tokens = select(Reservation.token).where(Reservation.session_id.in_(expired))
             self.session.query(ReservedSlot).filter(
@@ -461,7 +493,8 @@ def _slots_in_range() -> Select[Any]:
     allocations = availability_rows.allocations_in_range(start, end, resources)
     owner = select(Allocation.mirror_of).where(Allocation.id == ReservedSlot.allocation_id)
     return availability_rows.possible_slots(
-        allocations, ReservedSlot.start, ReservedSlot.end, ReservedSlot.source_type
+        allocations, ReservedSlot.start, ReservedSlot.end, ReservedSlot.source_type,
+        ReservedSlot.buffer, booked_time_only=False,
     ).where(
         ReservedSlot.start <= end,
         ReservedSlot.end >= start,

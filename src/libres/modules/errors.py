@@ -48,6 +48,12 @@ def describe_span(start: datetime | None, end: datetime | None, zone: str | None
     return f'{local_start:%Y-%m-%d %H:%M}–{local_end.strftime(end_format)} ({zone or "UTC"})'
 
 
+def describe_moment(moment: datetime, zone: str | None = None) -> str:
+    """``2030-05-01 08:00 (Europe/Zurich)``: a moment in local time."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return f'{aware.astimezone(_zone(zone)):%Y-%m-%d %H:%M} ({zone or "UTC"})'
+
+
 class LibresError(Exception):
     """Base of every libres error.
 
@@ -215,6 +221,20 @@ class DatesMayNotBeEqualError(LibresError):
 
 class TimerangeTooLong(LibresError):
     """The range is not contained in the allocation."""
+
+
+class OutsideBookingWindow(LibresError):
+    """The booking starts too soon (``min_notice``) or too far ahead
+    (``max_advance``) for its allocation; ``earliest`` and ``latest`` are the
+    window's bounds (aware UTC, either may be None), the message names them
+    in local time. ``reserve(..., ignore_booking_window=True)`` skips the check."""
+
+    def __init__(
+        self, message: str, earliest: datetime | None = None, latest: datetime | None = None
+    ) -> None:
+        super().__init__(message)
+        self.earliest = earliest
+        self.latest = latest
 
 
 class NotTimezoneAware(LibresError):

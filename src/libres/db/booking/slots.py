@@ -18,15 +18,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Query
+from sqlalchemy.orm.attributes import set_committed_value
 
 from libres.db.booking.dates import DatePair
+from libres.db.booking.policies import has_buffers, occupied
 from libres.db.booking.scope import BookingScope
 from libres.db.booking.spots import Spots
 from libres.db.models import Allocation, Reservation, ReservedSlot
 from libres.db.models.reserved_slot import SourceType
 from libres.db.records import Records
-from libres.modules import errors
+from libres.modules import clock, errors
 
 
 class Slots:
@@ -40,17 +43,32 @@ class Slots:
     def take(
         self, spot: Allocation, start: datetime, end: datetime,
         token: uuid.UUID, source_type: SourceType, source_id: int,
+        held_until: datetime | None = None, expired_in_way: bool | None = None,
     ) -> list[ReservedSlot]:
-        """Write the slots of [start, end] on one spot (master or mirror); an
-        imaginary mirror becomes a real row."""
+        """Write the slots of [start, end] on one spot (master or mirror), and
+        of a reservation's buffers around it; an imaginary mirror becomes a
+        real row. ``held_until``: the slots of a hold.
+
+        Expired holds in the way are removed first, whole: the loaded slots
+        tell whether there are any, else ``expired_in_way`` (what the check
+        read), else the removal runs to be sure."""
         session = self.scope.session
+        booked = spot.all_slots(start, end)
+        if source_type == 'reservation' and has_buffers(spot):
+            booked_starts = {slot_start for slot_start, _ in booked}
+            wanted = [(s, e, s not in booked_starts) for s, e in spot.all_slots(*occupied(spot, start, end))]
+        else:
+            wanted = [(s, e, False) for s, e in booked]
         if spot.is_transient:
             session.add(spot)
+        elif wanted:
+            self._remove_expired_holds(spot, wanted[0][0], wanted[-1][0], expired_in_way)
         slots = []
-        for slot_start, slot_end in spot.all_slots(start, end):
+        for slot_start, slot_end, buffer in wanted:
             slot = ReservedSlot(
                 start=slot_start, end=slot_end, resource=spot.resource,
                 reservation_token=token, source_type=source_type, source_id=source_id,
+                held_until=held_until, buffer=buffer,
             )
             if 'reserved_slots' in spot.__dict__:
                 # In the loaded collection, so later checks of the same call see it.
@@ -66,6 +84,77 @@ class Slots:
                 session.add(slot)
             slots.append(slot)
         return slots
+
+    def _remove_expired_holds(
+        self, spot: Allocation, first: datetime, last: datetime, in_way: bool | None
+    ) -> None:
+        """Delete every slot of the holds that expired with a slot on the spot
+        in [first, last] (an ORM-enabled delete: the session sees it)."""
+        now = clock.now()
+        loaded = 'reserved_slots' in spot.__dict__
+        if loaded:
+            stale = {
+                slot.source_id for slot in spot.reserved_slots
+                if not slot.blocks(now) and first <= slot.start <= last
+            }
+            if not stale:
+                return
+            owners: Any = stale
+        elif in_way is False:
+            return
+        else:
+            owners = select(ReservedSlot.source_id).where(
+                ReservedSlot.resource == spot.resource,
+                ReservedSlot.start.between(first, last),
+                ~ReservedSlot.blocking_at(now),
+            ).scalar_subquery()
+        self.scope.session.execute(
+            delete(ReservedSlot).where(
+                ReservedSlot.source_type == 'reservation',
+                ReservedSlot.source_id.in_(owners),
+                ~ReservedSlot.blocking_at(now),
+            ),
+            execution_options={'synchronize_session': 'fetch'},
+        )
+        if loaded:
+            kept = [slot for slot in spot.reserved_slots if slot.blocks(now) or slot.source_id not in owners]
+            set_committed_value(spot, 'reserved_slots', kept)
+
+    def holds_of(self, rows: list[Reservation]) -> dict[int, list[ReservedSlot]]:
+        """The slots of the rows' holds that are still there, by row id."""
+        found: dict[int, list[ReservedSlot]] = {}
+        query = select(ReservedSlot).where(
+            ReservedSlot.source_type == 'reservation',
+            ReservedSlot.source_id.in_([row.id for row in rows]),
+            ReservedSlot.held_until.is_not(None),
+        )
+        for slot in self.scope.session.scalars(query):
+            found.setdefault(slot.source_id, []).append(slot)
+        return found
+
+    def confirm_holds(self, rows: list[Reservation]) -> list[ReservedSlot]:
+        """Approve held rows whose hold is still in place (expired or not:
+        nobody has booked over it) by making their slots bookings; a row
+        whose hold is gone stays pending without it, to be booked anew."""
+        holds = self.holds_of(rows)
+        confirmed = [row for row in rows if row.id in holds]
+        for row in rows:
+            row.held_until = None
+            if row in confirmed:
+                row.status = 'approved'
+        if not confirmed:
+            return []
+        session = self.scope.session
+        # The owners first: the slot check sees them approved.
+        session.flush()
+        session.execute(
+            update(ReservedSlot).where(
+                ReservedSlot.source_type == 'reservation',
+                ReservedSlot.source_id.in_([row.id for row in confirmed]),
+            ).values(held_until=None),
+            execution_options={'synchronize_session': 'fetch'},
+        )
+        return [slot for row in confirmed for slot in holds[row.id]]
 
     def delete_each(self, query: Query[Any]) -> None:
         """Delete the rows one by one through the unit of work (no bulk
@@ -83,9 +172,13 @@ class Slots:
             raise errors.LibresAssertionError(f'reservation {row.id} of one allocation has no span')
         return [(row.start, row.end)]
 
-    def write_reservation(self, row: Reservation, source_id: int) -> list[ReservedSlot]:
+    def write_reservation(
+        self, row: Reservation, source_id: int, held_until: datetime | None = None
+    ) -> list[ReservedSlot]:
         """Approve a reservation row and take the slots of its dates and quota
         (the first free spot each time); on a refusal the row keeps its status.
+        With ``held_until`` the row stays pending and its slots are a hold
+        (the row must be written, held until then, first).
 
         Nothing is rolled back here: the caller wraps several rows in a
         savepoint."""
@@ -97,12 +190,16 @@ class Slots:
         # Approved before its first slot: a flush on the way (a query's
         # autoflush) writes the owner before the slots, which the database
         # checks at the end of each statement.
-        previous, row.status = row.status, 'approved'
+        previous = row.status
+        if held_until is None:
+            row.status = 'approved'
         slots: list[ReservedSlot] = []
         try:
             for start, end in dates * row.quota:
                 for target in self.spots.spots_among(masters, start, end):
-                    slots.extend(self.take(target, start, end, row.token, 'reservation', source_id))
+                    slots.extend(self.take(
+                        target, start, end, row.token, 'reservation', source_id, held_until
+                    ))
             if not slots:
                 raise errors.NotReservableError(
                     f'reservation {source_id} (token {row.token}) covers no free allocation'

@@ -34,13 +34,14 @@ from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Query, aliased, joinedload, lazyload
 
 from libres.db.booking.dates import BookingDates, DatePair
+from libres.db.booking.policies import occupied
 from libres.db.booking.scope import BookingScope, visible_resources
 from libres.db.models import Allocation, ReservedSlot
 from libres.db.models.types.utcdatetime import UTCDateTime
 from libres.db.overlap import overlap_hint, overlaps
 from libres.db.records import Records
 from libres.db.sql.spots import SPOT_USAGE
-from libres.modules import errors
+from libres.modules import clock, errors
 from libres.modules.utils import generate_uuids
 
 
@@ -49,13 +50,15 @@ class MasterView(NamedTuple):
 
     allocation: Allocation
     in_group: bool
-    taken: set[datetime]  # starts of the master's own slots (not its mirrors')
+    taken: set[datetime]  # starts of the master's own blocking slots (not its mirrors')
+    expired: set[datetime]  # starts of its slots of expired holds (in the way of a booking)
 
 
 class SpotUsage(NamedTuple):
     free: int
     resource: uuid.UUID | None  # the first free spot
     row_id: int | None  # its allocation row, if written
+    expired: bool = False  # whether expired holds lie in the way on that spot
 
 
 # Spot usages read, by (master id, first slot start, last slot start).
@@ -119,7 +122,12 @@ def masters_statement(
     group_size = select(func.count().filter(member.resource == Allocation.resource)).where(
         member.group == Allocation.group
     ).scalar_subquery()
-    taken = select(func.array_agg(ReservedSlot.start)).where(
+    now = bindparam('now', type_=UTCDateTime())
+    blocking = ReservedSlot.blocking_at(now)
+    taken = select(func.array_agg(ReservedSlot.start).filter(blocking)).where(
+        ReservedSlot.allocation_id == Allocation.id
+    ).scalar_subquery()
+    expired = select(func.array_agg(ReservedSlot.start).filter(~blocking)).where(
         ReservedSlot.allocation_id == Allocation.id
     ).scalar_subquery()
     ranges = []
@@ -129,7 +137,7 @@ def masters_statement(
         ranges.append(and_(overlap_hint(start, end), overlaps(start, end)))
     resources: Any = bindparam('resources', expanding=True)
     resource: Any = bindparam('resource', type_=Allocation.resource.type)
-    columns: list[Any] = [Allocation, group_size, taken]
+    columns: list[Any] = [Allocation, group_size, taken, expired]
     if next_reservation_id:
         # Uncorrelated: evaluated once per statement, not once per row.
         columns.append(
@@ -192,6 +200,7 @@ class Spots:
         resources = visible_resources(self.scope) if visible else [self.scope.resource]
         several = len(resources) > 1
         params: dict[str, Any] = {'resources': resources} if several else {'resource': resources[0]}
+        params['now'] = clock.now()
         for index, (start, end) in enumerate(dates):
             params[f'start_{index}'] = start
             params[f'end_{index}'] = end
@@ -199,8 +208,11 @@ class Spots:
         rows: Any = self.scope.session.execute(statement, params)
         views = []
         next_id = None
-        for allocation, size, starts, *extra in rows:
-            views.append(MasterView(allocation, size > 1, {as_utc(start) for start in starts or ()}))
+        for allocation, size, starts, expired, *extra in rows:
+            views.append(MasterView(
+                allocation, size > 1, {as_utc(start) for start in starts or ()},
+                {as_utc(start) for start in expired or ()},
+            ))
             next_id = extra[0] if extra else None
         return views, next_id
 
@@ -220,8 +232,10 @@ class Spots:
     def master_spot(
         self, view: MasterView, start: datetime, end: datetime, known: SpotUsages | None = None
     ) -> Allocation | None:
-        """``first_free_sibling`` of a master, its own slots read from the view."""
+        """``first_free_sibling`` of a master for a booking of ``[start, end]``
+        (and its buffers), its own slots read from the view."""
         master = view.allocation
+        start, end = occupied(master, start, end)
         if is_free(master, start, end, view.taken):
             return master
         if master.quota == 1:
@@ -242,13 +256,14 @@ class Spots:
         key = (master.id, min(slot_starts), max(slot_starts))
         if known is not None and key in known:
             return known[key]
-        free, resource, row_id = self.scope.session.execute(SPOT_USAGE, {
+        free, resource, row_id, expired = self.scope.session.execute(SPOT_USAGE, {
             'spots': [str(spot) for spot in _spot_resources(master.resource, master.quota)],
             'first': naive_utc(key[1]),
             'last': naive_utc(key[2]),
             'start': naive_utc(master._start),
+            'now': naive_utc(clock.now()),
         }).one()
-        usage = SpotUsage(free, resource, row_id)
+        usage = SpotUsage(free, resource, row_id, bool(expired))
         if known is not None:
             known[key] = usage
         return usage
@@ -275,7 +290,8 @@ class Spots:
         for allocation in masters:
             if not allocation.overlaps(start, end):
                 continue
-            spot = first_free_sibling(allocation.get_master(), start, end)
+            master = allocation.get_master()
+            spot = first_free_sibling(master, *occupied(master, start, end))
             if spot is None:
                 raise errors.AlreadyReservedError(
                     f'allocation {allocation.id} has no free spot for '
@@ -296,13 +312,13 @@ class Spots:
         if allocation.quota == 1:
             master_free = (
                 self.master_spot(view, start, end) if view is not None
-                else first_free_sibling(allocation.get_master(), start, end)
+                else first_free_sibling(allocation.get_master(), *occupied(allocation, start, end))
             ) is not None
             if not master_free or spots > 1:
                 raise errors.AlreadyReservedError(
                     self.not_free(allocation, start, end, spots, int(master_free))
                 )
-        elif (free := self.usage(allocation, start, end, usages).free) < max(spots, 1):
+        elif (free := self.usage(allocation, *occupied(allocation, start, end), usages).free) < max(spots, 1):
             raise errors.AlreadyReservedError(self.not_free(allocation, start, end, spots, free))
 
     def not_free(self, allocation: Allocation, start: datetime, end: datetime, spots: int, free: int) -> str:
@@ -338,5 +354,5 @@ class Spots:
             for start, end in dates:
                 if not allocation.overlaps(start, end):
                     continue
-                if (free := free_siblings(allocation, start, end)) < quota:
+                if (free := free_siblings(allocation, *occupied(allocation, start, end))) < quota:
                     raise errors.AlreadyReservedError(self.not_free(allocation, start, end, quota, free))

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, Index, Text, UniqueConstraint, column, func, select
+from sqlalchemy import CheckConstraint, Index, Interval, Text, UniqueConstraint, column, func, select
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, Query, mapped_column, object_session, relationship
@@ -19,7 +19,7 @@ from libres.db.models.json_ready import iso, text
 from libres.db.models.other import OtherModels
 from libres.db.models.reserved_slot import ReservedSlot
 from libres.db.models.timestamp import TimestampMixin
-from libres.modules import errors
+from libres.modules import clock, errors
 from libres.modules.dates import (
     get_timezone,
     is_whole_day,
@@ -70,6 +70,14 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
     _start: Mapped[datetime] = mapped_column()
     _end: Mapped[datetime] = mapped_column()
     _raster: Mapped[int] = mapped_column()
+    # Booking policies (None: none, as in libres 1.4.0). Buffers are kept
+    # free before and after each booking of a partly available allocation;
+    # a booking must start at least ``min_notice`` and at most
+    # ``max_advance`` from now (``libres.db.booking.policies``).
+    buffer_before: Mapped[timedelta | None] = mapped_column(Interval, default=None)
+    buffer_after: Mapped[timedelta | None] = mapped_column(Interval, default=None)
+    min_notice: Mapped[timedelta | None] = mapped_column(Interval, default=None)
+    max_advance: Mapped[timedelta | None] = mapped_column(Interval, default=None)
 
     reserved_slots: Mapped[list[ReservedSlot]] = relationship(
         back_populates='allocation',
@@ -87,6 +95,12 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
         CheckConstraint('quota >= 1', name='allocations_quota_positive'),
         CheckConstraint('quota_limit >= 0', name='allocations_quota_limit_not_negative'),
         CheckConstraint('_raster IN (5, 10, 15, 30, 60)', name='allocations_valid_raster'),
+        CheckConstraint(
+            "buffer_before >= interval '0' AND buffer_after >= interval '0'"
+            " AND min_notice >= interval '0' AND max_advance > interval '0'"
+            ' AND min_notice <= max_advance',
+            name='allocations_policies_in_range',
+        ),
         # Mirror n of every master shares one resource, so per resource no
         # two rows may overlap: masters and mirrors alike.
         ExcludeConstraint(
@@ -295,7 +309,20 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
         return is_free(self, start, end, self._reserved_starts())
 
     def _reserved_starts(self) -> set[datetime]:
-        return {slot.start for slot in self.reserved_slots}
+        """Starts of the slots that keep others off this spot now (all but expired holds)."""
+        slots = self.reserved_slots
+        if not any(slot.held_until is not None for slot in slots):
+            return {slot.start for slot in slots}
+        now = clock.now()
+        return {slot.start for slot in slots if slot.blocks(now)}
+
+    def _booked_slots(self) -> list[ReservedSlot]:
+        """The slots availability counts as booked: no buffers, no expired holds."""
+        slots = self.reserved_slots
+        if not any(slot.held_until is not None or slot.buffer for slot in slots):
+            return slots
+        now = clock.now()
+        return [slot for slot in slots if slot.is_booked_time(now)]
 
     def limit_timespan(
         self,
@@ -347,8 +374,9 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
         return 100.0 - 100.0 * reserved / total
 
     def _slot_counts(self) -> tuple[int, int]:
-        blocked = sum(1 for s in self.reserved_slots if s.source_type == 'blocker')
-        return blocked, len(self.reserved_slots) - blocked
+        booked = self._booked_slots()
+        blocked = sum(1 for s in booked if s.source_type == 'blocker')
+        return blocked, len(booked) - blocked
 
     @property
     def availability(self) -> float:
@@ -385,7 +413,7 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
         if self._real_minutes() > self._naive_local_minutes():
             begin = self._local_two_oclock()
             end = begin + timedelta(hours=1)
-            counted = [s for s in self.reserved_slots if not begin <= s.start < end]
+            counted = [s for s in self._booked_slots() if not begin <= s.start < end]
             blocked = sum(1 for s in counted if s.source_type == 'blocker')
             reserved = len(counted) - blocked
         else:
@@ -418,15 +446,16 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
     def availability_partitions(self, normalize_dst: bool = True) -> list[tuple[float, bool]]:
         """Blocks of free and reserved time, each with its share in percent."""
         slots: list[Slot | ImaginarySlot]
+        booked = self._booked_slots()
         if self.partly_available and normalize_dst:
-            if not self.reserved_slots and not self._dst_change():
+            if not booked and not self._dst_change():
                 return [(100.0, False)]
             slots = list(self.normalized_slots())
-        elif not self.reserved_slots:
+        elif not booked:
             return [(100.0, False)]
         else:
             slots = list(self.all_slots())
-        taken = self._reserved_starts()
+        taken = {slot.start for slot in booked}
         flags = [slot[0] is None or slot[0] in taken for slot in slots]
         return partition_flags(flags)
 
@@ -494,6 +523,7 @@ class Allocation(TimestampMixin, ORMBase, OtherModels):
             'resource', 'mirror_of', 'group', 'quota', 'quota_limit',
             'partly_available', 'approve_manually', 'timezone', 'data',
             '_start', '_end', '_raster',
+            'buffer_before', 'buffer_after', 'min_notice', 'max_advance',
         ):
             setattr(clone, name, getattr(self, name))
         return clone

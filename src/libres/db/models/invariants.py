@@ -4,7 +4,8 @@ constraints cannot say.
 * every reserved slot lies inside the allocation it points to, on the same
   resource, also after the allocation moves;
 * every reserved slot has a live owner: an approved reservation or a
-  blocker with the slot's token and id;
+  blocker with the slot's token and id, or, for the slots of a hold, a
+  pending reservation held until the same time;
 * an owner deleted takes its slots with it (what libres 1.4.0 left behind
   as orphans); an owner changed so that it no longer owns its slots is
   refused.
@@ -17,7 +18,8 @@ approves their owner; the unit of work saves reservations and blockers
 before reserved slots (its order of mappers), and the library flushes in
 that order too. ``create_all`` runs this SQL through the DDL events below;
 the migrations keep their own frozen copies (0002 made deferred row
-triggers, 0003 made the slot check one query, 0004 made these; a migration
+triggers, 0003 made the slot check one query, 0004 made these, 0006 taught
+them holds; a migration
 must never change once released), and the drift test proves both agree.
 """
 
@@ -46,9 +48,13 @@ BEGIN
               AND a._start <= s.start AND s."end" <= a._end
         ) AS inside,
         CASE s.source_type
+            -- An approved reservation owns bookings and buffers; a pending one
+            -- owns the slots of its hold, which carry the hold's end.
             WHEN 'reservation' THEN EXISTS (
                 SELECT 1 FROM reservations r
-                WHERE r.id = s.source_id AND r.token = s.reservation_token AND r.status = 'approved')
+                WHERE r.id = s.source_id AND r.token = s.reservation_token AND (
+                    r.status = 'approved' AND s.held_until IS NULL
+                    OR r.status = 'pending' AND s.held_until = r.held_until))
             ELSE EXISTS (
                 SELECT 1 FROM reservation_blockers b
                 WHERE b.id = s.source_id AND b.token = s.reservation_token)
@@ -111,7 +117,8 @@ BEGIN
         WHERE s.source_type::text = kind AND s.source_id = o.id AND s.reservation_token = o.token
     ) AND NOT EXISTS (
         SELECT 1 FROM reservations r
-        WHERE kind = 'reservation' AND r.id = o.id AND r.token = o.token AND r.status = 'approved'
+        WHERE kind = 'reservation' AND r.id = o.id AND r.token = o.token
+          AND (r.status = 'approved' OR r.held_until IS NOT NULL)
         UNION ALL
         SELECT 1 FROM reservation_blockers b
         WHERE kind = 'blocker' AND b.id = o.id AND b.token = o.token

@@ -70,6 +70,8 @@ class Reservation(SpanDisplay, TimestampMixin, ORMBase, OtherModels):
     email: Mapped[str] = mapped_column(String(254), index=True)
     session_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     quota: Mapped[int]
+    # Pending with a hold: its slots are written and keep its spot until then.
+    held_until: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (
         Index('target_status_ix', 'status', 'target', 'id'),

@@ -48,7 +48,10 @@ class RuleScheduler(Protocol):
     def allocate(self, dates: Any, partly_available: bool = ..., raster: int = ...,
                  whole_day: bool = ..., quota: int | None = ..., quota_limit: int = ...,
                  grouped: bool = ..., data: dict[str, Any] | None = ...,
-                 approve_manually: bool = ..., skip_overlapping: bool = ...) -> list[Allocation]: ...
+                 approve_manually: bool = ..., skip_overlapping: bool = ...,
+                 buffer_before: timedelta | None = ..., buffer_after: timedelta | None = ...,
+                 min_notice: timedelta | None = ..., max_advance: timedelta | None = ...,
+                 ) -> list[Allocation]: ...
 
 
 @dataclass
@@ -145,6 +148,10 @@ def extend_rule(scheduler: RuleScheduler, rule: AllocationRule, until: datetime)
             data={**(rule.data or {}), 'rule': rule.hex},
             approve_manually=rule.approve_manually,
             skip_overlapping=True,
+            buffer_before=rule.buffer_before,
+            buffer_after=rule.buffer_after,
+            min_notice=rule.min_notice,
+            max_advance=rule.max_advance,
         )
     rule.generated_until = until
     done = rule.last_extension = Extension(len(made), len(occurrences) - len(made) + dropped)

@@ -44,6 +44,11 @@ class AllocationRule(TimestampMixin, ORMBase):
     partly_available: Mapped[bool] = mapped_column(default=False)
     raster: Mapped[int] = mapped_column(default=5)
     approve_manually: Mapped[bool] = mapped_column(default=False)
+    # The booking policies every allocation of the rule gets (see Allocation).
+    buffer_before: Mapped[timedelta | None] = mapped_column(Interval, default=None)
+    buffer_after: Mapped[timedelta | None] = mapped_column(Interval, default=None)
+    min_notice: Mapped[timedelta | None] = mapped_column(Interval, default=None)
+    max_advance: Mapped[timedelta | None] = mapped_column(Interval, default=None)
     data: Mapped[dict[str, Any] | None] = mapped_column()
     exceptions: Mapped[list[date]] = mapped_column(ARRAY(Date), default=list)
     horizon: Mapped[timedelta] = mapped_column(Interval)

@@ -20,6 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from libres.context.core import missing
+from libres.db.booking.policies import checked_policies
 from libres.db.models import Allocation
 from libres.db.rules import allocations as rule_allocations
 from libres.db.rules.extension import (
@@ -48,6 +49,7 @@ from libres.modules import errors
 from libres.modules.rasterizer import is_valid_raster
 
 DEFAULT_HORIZON = timedelta(days=90)
+POLICY_COLUMNS = ('buffer_before', 'buffer_after', 'min_notice', 'max_advance')
 
 
 @dataclass
@@ -94,6 +96,12 @@ def _checked_options(options: dict[str, Any]) -> dict[str, Any]:
         _whole_number('quota limit', checked['quota_limit'], 0)
     if 'raster' in checked and not is_valid_raster(checked['raster']):
         raise errors.InvalidRuleError(f'invalid raster {checked["raster"]!r}: use 5, 10, 15, 30 or 60')
+    if any(name in checked for name in POLICY_COLUMNS):
+        # Refused here, with the allocations' own rules, before the rule is written.
+        checked_policies(
+            checked.get('buffer_before'), checked.get('buffer_after'), checked.get('min_notice'),
+            checked.get('max_advance'), checked.get('raster', 5), checked.get('partly_available', False),
+        )
     if 'data' in checked:
         data = checked['data']
         if data is not None and not isinstance(data, dict):
@@ -280,7 +288,8 @@ class RuleBook:
         booked = [a for a, is_booked in found if is_booked]
         unbooked = [a.group for a, is_booked in found if not is_booked]
         values = {column: getattr(old, column) for column in (
-            'quota', 'quota_limit', 'partly_available', 'raster', 'approve_manually', 'data')}
+            'quota', 'quota_limit', 'partly_available', 'raster', 'approve_manually', 'data',
+            *POLICY_COLUMNS)}
         values.update(checked)
         new = AllocationRule(
             id=uuid.uuid4(), resource=old.resource, context=old.context, scheduler=old.scheduler,

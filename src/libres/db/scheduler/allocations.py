@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Any, cast
 
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Query, lazyload
 from libres.context.core import missing
 from libres.context.replicas import on_primary
 from libres.db.booking.dates import DatePair, Dates
+from libres.db.booking.policies import checked_policies
 from libres.db.booking.spots import naive_utc
 from libres.db.gc_pause import collector_paused_for
 from libres.db.models import Allocation, Reservation, ReservationBlocker, ReservedSlot
@@ -133,6 +134,10 @@ class AllocationsMixin(SchedulerBase[AllocationT, ReservationT]):
         data: dict[str, Any] | None = None,
         approve_manually: bool = False,
         skip_overlapping: bool = False,
+        buffer_before: timedelta | None = None,
+        buffer_after: timedelta | None = None,
+        min_notice: timedelta | None = None,
+        max_advance: timedelta | None = None,
     ) -> list[AllocationT]:
         """Create allocations for the given date ranges and return the masters.
 
@@ -146,10 +151,18 @@ class AllocationsMixin(SchedulerBase[AllocationT, ReservationT]):
         :param grouped: one group for all dates, booked only as a whole.
         :param skip_overlapping: leave out dates that overlap an existing
             allocation instead of raising ``OverlappingAllocationError``.
+        :param buffer_before: a ``timedelta`` on the raster kept free before
+            every booking (partly available allocations only); ``buffer_after``
+            likewise after it. A buffer never meets a booking or another buffer.
+        :param min_notice: a ``timedelta``: bookings start at least this far
+            from now; ``max_advance`` at most this far (``reserve`` raises
+            ``OutsideBookingWindow``).
         :returns: the new master allocations, flushed, in the order of the dates.
         :raises InvalidAllocationError: a group that is partly available or
             skips overlaps; an end before the start; dates overlapping each other.
         :raises OverlappingAllocationError: a date overlaps an existing allocation.
+        :raises InvalidArgument: a negative or off-raster buffer, a buffer on a
+            whole allocation, ``min_notice`` above ``max_advance``.
 
         Fires ``on_allocations_added``; one ORM INSERT for the batch.
         """
@@ -165,6 +178,9 @@ class AllocationsMixin(SchedulerBase[AllocationT, ReservationT]):
         quota = self._checked_allocation_options(
             quota, quota_limit, raster, partly_available, grouped, skip_overlapping
         )
+        policies = checked_policies(
+            buffer_before, buffer_after, min_notice, max_advance, raster, partly_available
+        )
         rastered = self._rastered_spans(prepared, raster, whole_day)
         if not rastered:
             return []
@@ -174,6 +190,7 @@ class AllocationsMixin(SchedulerBase[AllocationT, ReservationT]):
             'quota': quota, 'quota_limit': quota_limit,
             'partly_available': partly_available, 'approve_manually': approve_manually,
             'timezone': self.timezone, 'data': data if data is not None else {}, '_raster': raster,
+            **policies.columns(),
         }
         allocations = self._insert_allocations(columns, uuid.uuid4() if grouped else None, rastered,
                                                skip_overlapping)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
-from typing import Any
+from typing import Any, Literal, overload
 
 from sqlalchemy import Integer, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -253,10 +253,22 @@ class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
         ).scalar_subquery()
         return set(self.session.scalars(select(their_groups.c.group).where(members > 1)))
 
+    @overload
+    def reserved_slots_by_range(
+        self, start: datetime, end: datetime, with_buffers: Literal[False] = False
+    ) -> tuple[dict[datetime, int], set[datetime]]: ...
+
+    @overload
+    def reserved_slots_by_range(
+        self, start: datetime, end: datetime, with_buffers: Literal[True]
+    ) -> tuple[dict[datetime, int], set[datetime], set[datetime]]: ...
+
     @replica_read
     def reserved_slots_by_range(
-        self, start: datetime, end: datetime
-    ) -> tuple[dict[datetime, int], set[datetime]]:
+        self, start: datetime, end: datetime, with_buffers: bool = False
+    ) -> tuple[dict[datetime, int], set[datetime]] | tuple[
+        dict[datetime, int], set[datetime], set[datetime]
+    ]:
         """What is booked in the range, per 5-minute slice.
 
         Counts the slots of this resource and of its blocking resources, on
@@ -266,16 +278,19 @@ class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
         :param start: a `datetime`; naive values are read in the scheduler's
             zone, aware ones converted.
         :param end: likewise.
+        :param with_buffers: also return the slices kept free as buffers.
         :returns: `(reserved, blocked)`: a dict of slice start (aware UTC) to the
-            number of reservation slots there, and the set of slice starts a
-            blocker holds.
+            number of reservation slots there (bookings and live holds; never
+            buffers), and the set of slice starts a blocker holds; with
+            `with_buffers`, third the set of buffer slice starts.
         :raises InvalidArgumentType: a date is not a `datetime`.
         """
-        return self.queries.reserved_slots_by_range(
+        return self.queries.reserved_slots_by_range(  # type: ignore[call-overload,no-any-return]
             self._engine.dates.date(start),
             self._engine.dates.date(end),
             self.resource,
             self.blocking_resources,
+            with_buffers,
         )
 
     @replica_read

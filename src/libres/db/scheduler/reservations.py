@@ -14,12 +14,13 @@ from sqlalchemy import bindparam, inspect, select
 from libres.db.booking import fast_path
 from libres.db.booking.dates import DatePair, Dates
 from libres.db.booking.fast_path import ReserveChecks
+from libres.db.booking.policies import checked_hold, require_in_window
 from libres.db.booking.spots import MasterView, SpotUsages
 from libres.db.booking.targets import booking_targets
 from libres.db.lookups import the_one
 from libres.db.models import Allocation, Reservation, ReservedSlot
 from libres.db.scheduler.base import AllocationT, ReservationT, SchedulerBase
-from libres.modules import errors, events, validation
+from libres.modules import clock, errors, events, validation
 
 ONE_MICROSECOND = timedelta(microseconds=1)
 
@@ -54,18 +55,19 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
     # --- validation -----------------------------------------------------------
 
     def _validate_reservation(
-        self, dates: list[DatePair], quota: int, next_reservation_id: bool = False
+        self, dates: list[DatePair], quota: int, next_reservation_id: bool = False,
+        holding: bool = False,
     ) -> tuple[list[MasterView], int | None, SpotUsages]:
         """Refuse what cannot be booked; return the overlapping visible masters
         (and a fresh reservation id if asked for, from the same query) and the
-        spot usages read."""
+        spot usages read. A hold needs free spots even on a waiting list."""
         spots = self._engine.spots
         views, next_id = spots.masters_with_taken(dates, True, next_reservation_id)
         usages: SpotUsages = {}
         by_allocation = {id(view.allocation): view for view in views}
         for start, end, allocation in spots.each_overlap(dates, [v.allocation for v in views]):
             # The waiting list of a manual allocation is never full.
-            if not allocation.approve_manually:
+            if holding or not allocation.approve_manually:
                 spots.require_free(allocation, start, end, quota, by_allocation[id(allocation)], usages)
             spots.require_contained(allocation, start, end)
             if 0 < allocation.quota_limit < quota:
@@ -99,6 +101,8 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
         session_id: uuid.UUID | None = None,
         quota: int = 1,
         single_token_per_session: bool = False,
+        hold: timedelta | None = None,
+        ignore_booking_window: bool = False,
     ) -> uuid.UUID:
         """Create pending reservations and return their token.
 
@@ -110,7 +114,14 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
         :param session_id: a shopping-cart session (``Queries`` confirms or
             expires it); ``single_token_per_session`` reuses its token.
         :param quota: spots per date (at most the allocations' quota limit).
-        :returns: the token; the rows are pending and not flushed.
+        :param hold: a `timedelta` (more than nothing, at most a day): the
+            pending rows take their spots now, until `now + hold`, so nobody
+            else can book them meanwhile; `approve_reservations` makes the
+            hold the booking. An expired hold blocks nobody.
+        :param ignore_booking_window: skip the allocations' `min_notice` and
+            `max_advance` (a manager booking for someone).
+        :returns: the token; the rows are pending and not flushed (with a
+            hold: flushed, with their slots).
         :raises LibresAssertionError: both or neither of dates and group.
         :raises InvalidEmailAddress: not an address.
         :raises AlreadyReservedError: no free spot (not for a waiting list).
@@ -120,8 +131,10 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
             ``ReservationTooLong`` / ``ReservationTooShort`` for the length.
         :raises InvalidReservationError: no allocation covers the dates.
         :raises OverlappingReservationError: the same target twice in a cart.
+        :raises OutsideBookingWindow: a date starts too soon or too far ahead.
+        :raises InvalidArgument: a hold of nothing or of more than a day.
 
-        Writes no slots (``approve_reservations`` does); fires
+        Writes no slots without a hold (``approve_reservations`` does); fires
         ``on_reservations_made``.
         """
         if bool(dates) == bool(group):
@@ -130,13 +143,19 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
         validation.check_whole_number(quota, 'quota')
         validation.check_flag(single_token_per_session, 'single_token_per_session')
         validation.check_optional_uuid(session_id, 'session id')
+        validation.check_flag(ignore_booking_window, 'ignore_booking_window')
+        hold = checked_hold(hold)
         data = validation.checked_data(data)
         prepared = self._engine.dates.booking(dates, group, refuse_empty_group=True)
-        fresh = not (single_token_per_session and session_id)
+        fresh = not (single_token_per_session and session_id) and hold is None
         # A fresh token of dates may be approved next, without a flush in
         # between: its row takes an id from the same query.
-        visible, next_id, usages = self._validate_reservation(prepared, quota, fresh and not group)
+        visible, next_id, usages = self._validate_reservation(
+            prepared, quota, fresh and not group, holding=hold is not None
+        )
         own = [view for view in visible if view.allocation.resource == self.resource]
+        if not ignore_booking_window:
+            self._require_in_window(prepared, own)
 
         token = self._session_token(session_id, single_token_per_session)
         fields = {'token': token, 'status': 'pending', 'resource': self.resource, 'data': data,
@@ -147,10 +166,45 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
         if next_id is not None:
             rows[0].id = next_id
         self.session.add_all(rows)
+        if hold is not None:
+            self._hold(rows, clock.now() + hold)
         events.on_reservations_made(self.context, cast('list[Reservation]', rows))
         if fresh and len(rows) == 1 and rows[0].target_type == 'allocation':
             fast_path.remember_reserve_checks(self.session, token, ReserveChecks(prepared, own, usages))
         return token
+
+    def _require_in_window(self, dates: list[DatePair], own: list[MasterView]) -> None:
+        """Every date starts inside the booking window of the own allocations it meets."""
+        windowed = [
+            view.allocation for view in own
+            if view.allocation.min_notice is not None or view.allocation.max_advance is not None
+        ]
+        if not windowed:
+            return
+        now = clock.now()
+        for start, end in dates:
+            for allocation in windowed:
+                if allocation.overlaps(start, end):
+                    require_in_window(allocation, start, now, self.timezone)
+
+    def _hold(self, rows: list[ReservationT], held_until: datetime) -> None:
+        """Take the rows' spots as a hold: the rows are written first (held
+        until then: the owners of the slots), then their slots. One spot was
+        checked free already; several are taken inside a savepoint, as
+        ``approve_reservations`` does, so a refusal leaves nothing behind."""
+        def take() -> None:
+            for row in rows:
+                row.held_until = held_until
+            self.session.flush()
+            for row in rows:
+                self._engine.slots.write_reservation(row, row.id, held_until)
+            self.session.flush()
+
+        if len(rows) == 1 and self._is_single_spot(rows[0]):
+            take()
+        else:
+            with self._savepoint():
+                take()
 
     def _checked_email(self, email: object) -> str:
         """The address, stripped, if it is one; else ``InvalidEmailAddress``."""
@@ -240,11 +294,16 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
         rows = self._reservations_to_approve(token)
         pending = [row for row in rows if row.status == 'pending']
         slots: list[ReservedSlot] = []
-        if len(pending) == 1 and self._is_single_spot(pending[0]):
-            slots = self._approve_single(pending[0])
-        elif pending:
+        held = [row for row in pending if row.held_until is not None]
+        if held:
+            slots = self._engine.slots.confirm_holds(held)
+        # Rows whose hold is gone are booked like any other.
+        unbooked = [row for row in pending if row.status == 'pending']
+        if len(unbooked) == 1 and self._is_single_spot(unbooked[0]):
+            slots.extend(self._approve_single(unbooked[0]))
+        elif unbooked:
             with self._savepoint():
-                for row in pending:
+                for row in unbooked:
                     try:
                         slots.extend(self._engine.slots.write_reservation(row, row.id))
                     except errors.LibresError as error:
@@ -309,7 +368,7 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
             targets = []
             with self.session.no_autoflush:
                 checks = fast_path.reserve_checks(self.session, row) if inspect(row).pending else None
-                known: SpotUsages | None = None
+                known: SpotUsages = {}
                 next_id = None
                 if checks is not None:
                     views, known = checks.views, dict(checks.usages)
@@ -326,7 +385,11 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
                             f'allocation {view.allocation.id} has no free spot for '
                             f'{errors.describe_span(row.start, row.end, self.timezone)}'
                         )
-                    targets.append(spot)
+                    # What the check read tells whether expired holds are in the way.
+                    in_way = bool(view.expired) if spot is view.allocation else (
+                        any(usage.expired for usage in known.values()) if known else None
+                    )
+                    targets.append((spot, in_way))
             if not targets:
                 raise errors.NotReservableError(
                     f'reservation {row.id} (token {row.token}) covers no allocation any more'
@@ -343,8 +406,10 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
             else:
                 row.id = next_id
         slots: list[ReservedSlot] = []
-        for spot in targets:
-            slots.extend(self._engine.slots.take(spot, row.start, row.end, row.token, 'reservation', row.id))
+        for spot, in_way in targets:
+            slots.extend(self._engine.slots.take(
+                spot, row.start, row.end, row.token, 'reservation', row.id, expired_in_way=in_way
+            ))
         return slots
 
     def deny_reservation(self, token: uuid.UUID) -> None:
@@ -471,6 +536,7 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
         new_start: datetime,
         new_end: datetime,
         quota: int | None = None,
+        ignore_booking_window: bool = False,
     ) -> ReservationT | None:
         """Move a reservation to another span of its allocation, or change its quota.
 
@@ -485,6 +551,8 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
             that hour), aware ones converted.
         :param new_end: likewise.
         :param quota: the new `int` quota, or `None` to keep it.
+        :param ignore_booking_window: skip the allocation's booking window for
+            the new time (a manager moving a booking).
         :returns: the new `Reservation`, or `None` if nothing changes.
         :raises LibresAssertionError: a new date is missing.
         :raises RecordNotFound: the token has no reservation with this id.
@@ -493,12 +561,14 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
         :raises NonExistentTimeError: a local time falls into a DST gap.
         :raises AmbiguousTimeError: a local time is ambiguous and that matters.
         :raises AlreadyReservedError: too few spots are free (and the errors of `reserve`).
+        :raises OutsideBookingWindow: the new time starts too soon or too far ahead.
         """
         if not (new_start and new_end):
             raise errors.LibresAssertionError('a new start and a new end are required')
         validation.check_uuid(token, 'token')
         validation.check_id(id)
         validation.check_optional_id(quota, 'quota')
+        validation.check_flag(ignore_booking_window, 'ignore_booking_window')
         self._engine.dates.refuse_unclear((new_start, new_end))
         new_start, new_end = self._engine.dates.date(new_start), self._engine.dates.date(new_end)
 
@@ -509,7 +579,7 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
             return None
 
         self._engine.spots.require_inside(self._allocation_of(existing), new_start, new_end)
-        return self._rebook(existing, new_start, new_end, quota or existing.quota)
+        return self._rebook(existing, new_start, new_end, quota or existing.quota, ignore_booking_window)
 
     def _allocation_of(self, row: ReservationT) -> Allocation:
         """The allocation a reservation row books (the one holding its slots, once approved)."""
@@ -525,7 +595,8 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
         return allocation
 
     def _rebook(
-        self, existing: ReservationT, new_start: datetime, new_end: datetime, quota: int
+        self, existing: ReservationT, new_start: datetime, new_end: datetime, quota: int,
+        ignore_booking_window: bool = False,
     ) -> ReservationT:
         """Remove the row and reserve it again (token, id, e-mail, data and
         session kept) inside a savepoint; slots again if it was approved."""
@@ -536,7 +607,10 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
 
         with self.session.begin_nested():
             self.remove_reservation(token, id)
-            new_token = self.reserve(email, (new_start, new_end), data=data, quota=quota)
+            new_token = self.reserve(
+                email, (new_start, new_end), data=data, quota=quota,
+                ignore_booking_window=ignore_booking_window,
+            )
             new = self.reservations_by_token(new_token).one()
             new.id = id
             new.token = token

@@ -34,14 +34,18 @@ class RulesMixin:
         horizon: timedelta = DEFAULT_HORIZON, whole_day: bool = False, quota: int = 1,
         quota_limit: int = 0, partly_available: bool = False, raster: int = 5,
         approve_manually: bool = False, data: dict[str, Any] | None = None,
-        exceptions: Any = (),
+        exceptions: Any = (), buffer_before: timedelta | None = None,
+        buffer_after: timedelta | None = None, min_notice: timedelta | None = None,
+        max_advance: timedelta | None = None,
     ) -> AllocationRule:
         """Add a recurring rule and make its allocations up to the horizon.
 
         Occurrences that overlap an allocation are skipped (`rule.last_extension`).
         The rule and its allocations are added to the session, not committed.
         `whole_day`, `quota`, `quota_limit`, `partly_available`, `raster`,
-        `approve_manually` and `data` mean what they mean for `allocate`.
+        `approve_manually`, `data` and the booking policies (`buffer_before`,
+        `buffer_after`, `min_notice`, `max_advance`) mean what they mean for
+        `allocate`; every allocation of the rule gets them.
 
         :param rrule: RFC 5545 RRULE text, e.g. `'FREQ=WEEKLY;BYDAY=MO'`.
         :param start: the first occurrence's start: a `datetime` in naive local
@@ -58,6 +62,8 @@ class RulesMixin:
             rrule, start, end, horizon=horizon, whole_day=whole_day, exceptions=exceptions,
             quota=quota, quota_limit=quota_limit, partly_available=partly_available,
             raster=raster, approve_manually=approve_manually, data=data,
+            buffer_before=buffer_before, buffer_after=buffer_after, min_notice=min_notice,
+            max_advance=max_advance,
         )
 
     def rules(self) -> list[AllocationRule]:

@@ -9,6 +9,7 @@ from sqlalchemy import text
 BATCH_COLUMNS = (
     'resource', 'type', 'mirror_of', 'group', 'quota', 'quota_limit', 'partly_available',
     'approve_manually', 'timezone', 'data', '_start', '_end', '_raster', 'created',
+    'buffer_before', 'buffer_after', 'min_notice', 'max_advance',
 )
 BATCH_ROWS = text("""
 WITH batch AS (
@@ -25,7 +26,8 @@ WITH batch AS (
 SELECT CAST(:resource AS uuid), :type, CAST(:resource AS uuid),
     coalesce(CAST(:group AS uuid), gen_random_uuid()), :quota, :quota_limit,
     :partly_available, :approve_manually, :timezone, '{}'::jsonb, batch.start_at, batch.end_at,
-    :_raster, :created
+    :_raster, :created, CAST(:buffer_before AS interval), CAST(:buffer_after AS interval),
+    CAST(:min_notice AS interval), CAST(:max_advance AS interval)
 FROM batch
 WHERE NOT EXISTS (SELECT 1 FROM clash)
 """).columns()

@@ -46,6 +46,8 @@ taken AS (
     FROM own
     JOIN reserved_slots r ON r.resource = ANY(ARRAY(SELECT spot.resource FROM spot))
       AND r.start >= own._start AND r.start <= own._end
+      -- ReservedSlot.blocks: an expired hold leaves its time free.
+      AND (r.held_until IS NULL OR r.held_until > :now)
 ),
 free AS (
     SELECT slot.id, slot.quota, slot.slot_start, slot.slot_end,
@@ -84,6 +86,7 @@ FROM free CROSS JOIN LATERAL (
             SELECT coalesce(jsonb_agg(DISTINCT m.id), '[]')
             FROM allocations m JOIN reserved_slots r ON r.resource = m.resource
             WHERE m.mirror_of = b.mirror_of AND m._start = b._start
+              AND (r.held_until IS NULL OR r.held_until > :now)
               AND r.start BETWEEN
                   CASE WHEN b.partly_available THEN date_bin(make_interval(mins => b._raster),
                        greatest(free.slot_start, b._start), TIMESTAMP '2000-01-01') ELSE b._start END

@@ -6,16 +6,23 @@ record) and may return more columns, kept as the finding's details.
 
 from __future__ import annotations
 
+# Who owns a slot: since revision 0006 a pending reservation owns its hold's
+# slots; a schema taken over from 1.4.0 and not yet upgraded has no holds.
+_OWNER = """(
+            r.status = 'approved' AND s.held_until IS NULL
+            OR r.status = 'pending' AND s.held_until = r.held_until)"""
+_OWNER_BEFORE_HOLDS = "r.status = 'approved'"
+
 _ORPHANED = """
     s.source_type = 'reservation' AND NOT EXISTS (
         SELECT 1 FROM reservations r WHERE r.id = s.source_id
-        AND r.token = s.reservation_token AND r.status = 'approved')
+        AND r.token = s.reservation_token AND {owner})
     OR s.source_type = 'blocker' AND NOT EXISTS (
         SELECT 1 FROM reservation_blockers b WHERE b.id = s.source_id
         AND b.token = s.reservation_token)
 """
 
-CHECKS = {
+_CHECKS = {
     'orphaned_slots': f"""
         SELECT coalesce(a.mirror_of, s.resource) AS resource,
                s.resource::text || ' ' || s.start::text AS item,
@@ -55,6 +62,13 @@ CHECKS = {
         WHERE m.resource <> m.mirror_of AND NOT EXISTS (
             SELECT 1 FROM allocations a WHERE a.resource = m.mirror_of AND a._start = m._start)
     """,
+    'expired_holds': """
+        SELECT coalesce(a.mirror_of, s.resource) AS resource,
+               s.resource::text || ' ' || s.start::text AS item,
+               s.source_id AS reservation_id, s.start, s."end", s.held_until, a.timezone
+        FROM reserved_slots s LEFT JOIN allocations a ON a.id = s.allocation_id
+        WHERE s.held_until <= :now
+    """,
     'expired_cart_reservations': """
         SELECT r.resource, r.id::text AS item, r.id AS reservation_id,
                r.start, r."end", r.timezone, r.email, r.session_id
@@ -67,7 +81,24 @@ CHECKS = {
     """,
 }
 
-DELETE_ORPHANED_SLOTS = f'DELETE FROM reserved_slots s WHERE {_ORPHANED}'
+_DELETE_ORPHANED_SLOTS = f'DELETE FROM reserved_slots s WHERE {_ORPHANED}'
+NEEDS_HOLDS = ('expired_holds',)
+
+
+def checks(holds: bool) -> dict[str, str]:
+    """The checks for a schema with holds (revision 0006 on) or without."""
+    owner = _OWNER if holds else _OWNER_BEFORE_HOLDS
+    return {
+        kind: query.replace('{owner}', owner) for kind, query in _CHECKS.items()
+        if holds or kind not in NEEDS_HOLDS
+    }
+
+
+def delete_orphaned_slots(holds: bool) -> str:
+    return _DELETE_ORPHANED_SLOTS.replace('{owner}', _OWNER if holds else _OWNER_BEFORE_HOLDS)
+
+# Left behind by carts that never came back: nobody booked over them.
+DELETE_EXPIRED_HOLDS = 'DELETE FROM reserved_slots WHERE held_until <= :now'
 
 EXPIRED_CART_SESSIONS = """
     SELECT session_id FROM reservations

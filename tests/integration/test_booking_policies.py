@@ -1,0 +1,345 @@
+"""Holds, buffers and booking windows (issue 16): what each promises, on a real database."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from tests.helpers import CountRows
+
+from libres.db.models import ReservedSlot
+from libres.db.scheduler import Scheduler
+from libres.modules import clock, errors
+
+NOW = datetime(2031, 3, 3, 8, tzinfo=UTC)
+DAY = datetime(2031, 3, 10)  # a week after NOW; naive: Europe/Zurich
+HOLD = timedelta(minutes=15)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, by: timedelta) -> None:
+        self.now += by
+
+
+@pytest.fixture
+def now() -> Iterator[Clock]:
+    moved = Clock(NOW)
+    with clock.using(moved):
+        yield moved
+
+
+def at(hour: int, minute: int = 0) -> datetime:
+    return DAY.replace(hour=hour, minute=minute)
+
+
+def slots(scheduler: Scheduler) -> list[tuple[str, str, str]]:
+    """(local start, kind, reservation email) of every slot, in order."""
+    rows = scheduler.session.execute(sa.text("""
+        SELECT s.start, s.buffer, s.held_until, coalesce(r.email, '-')
+        FROM reserved_slots s LEFT JOIN reservations r ON r.id = s.source_id
+        ORDER BY s.start, s.resource"""))
+    result = []
+    for start, buffer, held_until, email in rows:
+        kind = 'buffer' if buffer else ('hold' if held_until else 'booking')
+        local = start.replace(tzinfo=UTC).astimezone(ZoneInfo(scheduler.timezone))
+        result.append((f'{local:%H:%M}', kind, email))
+    return result
+
+
+# --- holds ----------------------------------------------------------------------
+
+
+def test_a_held_ticket_cannot_be_sold_to_someone_else(scheduler: Scheduler, now: Clock) -> None:
+    scheduler.allocate((at(20), at(22)))
+    scheduler.commit()
+    cart = uuid.uuid4()
+    held = scheduler.reserve('first@example.org', (at(20), at(22)), session_id=cart, hold=HOLD)
+    scheduler.commit()
+    assert [kind for _, kind, _ in slots(scheduler)] == ['hold']
+
+    with pytest.raises(errors.AlreadyReservedError):
+        scheduler.reserve('second@example.org', (at(20), at(22)))
+    scheduler.rollback()
+
+    now.advance(timedelta(minutes=14))
+    scheduler.approve_reservations(held)
+    scheduler.commit()
+    assert slots(scheduler) == [('20:00', 'booking', 'first@example.org')]
+    reservation = scheduler.reservations_by_token(held).one()
+    assert reservation.status == 'approved' and reservation.held_until is None
+
+
+def test_an_expired_hold_is_removed_by_whoever_books_over_it(scheduler: Scheduler, now: Clock) -> None:
+    scheduler.allocate((at(20), at(22)))
+    scheduler.commit()
+    held = scheduler.reserve('first@example.org', (at(20), at(22)), session_id=uuid.uuid4(), hold=HOLD)
+    scheduler.commit()
+    now.advance(HOLD + timedelta(seconds=1))
+
+    token = scheduler.reserve('second@example.org', (at(20), at(22)))
+    scheduler.approve_reservations(token)
+    scheduler.commit()
+    assert slots(scheduler) == [('20:00', 'booking', 'second@example.org')]
+
+    # The first buyer comes back too late: the spot is sold.
+    with pytest.raises(errors.AlreadyReservedError):
+        scheduler.approve_reservations(held)
+    scheduler.rollback()
+
+
+def test_approving_after_expiry_succeeds_while_the_spot_is_free(scheduler: Scheduler, now: Clock) -> None:
+    scheduler.allocate((at(20), at(22)))
+    scheduler.commit()
+    held = scheduler.reserve('late@example.org', (at(20), at(22)), hold=HOLD)
+    scheduler.commit()
+    now.advance(timedelta(hours=2))
+    [slot] = scheduler.approve_reservations(held)
+    scheduler.commit()
+    assert slot.kind == 'booking'
+    assert slots(scheduler) == [('20:00', 'booking', 'late@example.org')]
+
+
+def test_availability_counts_a_hold_only_while_it_lives(scheduler: Scheduler, now: Clock) -> None:
+    [allocation] = scheduler.allocate((at(20), at(22)), quota=3)
+    scheduler.commit()
+    scheduler.reserve('two@example.org', (at(20), at(22)), quota=2, hold=HOLD)
+    scheduler.commit()
+    assert scheduler.availability(at(0), at(23, 59)) == pytest.approx(100 / 3)
+    assert scheduler.session.get(type(allocation), allocation.id).quota_left == 1  # type: ignore[union-attr]
+    assert len(scheduler.search_allocations(at(0), at(23, 59), minspots=2)) == 0
+    now.advance(HOLD)
+    scheduler.session.expire_all()
+    assert scheduler.availability(at(0), at(23, 59)) == 100.0
+    assert len(scheduler.search_allocations(at(0), at(23, 59), minspots=3)) == 1
+
+
+def test_remove_expired_sessions_releases_expired_holds(scheduler: Scheduler, now: Clock) -> None:
+    scheduler.allocate([(at(20), at(21)), (at(21, 30), at(22))])
+    scheduler.commit()
+    scheduler.reserve('a@example.org', (at(20), at(21)), session_id=uuid.uuid4(), hold=HOLD)
+    scheduler.reserve('b@example.org', (at(21, 30), at(22)), hold=timedelta(hours=1))
+    scheduler.commit()
+    now.advance(timedelta(minutes=20))
+    scheduler.queries.remove_expired_reservation_sessions(NOW + timedelta(minutes=10))
+    scheduler.commit()
+    assert slots(scheduler) == [('21:30', 'hold', 'b@example.org')]
+
+
+def test_a_hold_on_several_spots_is_one_transaction(scheduler: Scheduler, now: Clock) -> None:
+    scheduler.allocate((at(20), at(22)), quota=2)
+    scheduler.commit()
+    with pytest.raises(errors.AlreadyReservedError):
+        scheduler.reserve('three@example.org', (at(20), at(22)), quota=3, hold=HOLD)
+    scheduler.rollback()
+    scheduler.allocate((at(10), at(12)), quota=3)
+    token = scheduler.reserve('three@example.org', (at(10), at(12)), quota=3, hold=HOLD)
+    scheduler.commit()
+    assert [kind for _, kind, _ in slots(scheduler)] == ['hold'] * 3
+    assert len(scheduler.approve_reservations(token)) == 3
+    scheduler.commit()
+    assert [kind for _, kind, _ in slots(scheduler)] == ['booking'] * 3
+
+
+# --- buffers ------------------------------------------------------------------------
+
+
+def buffered(scheduler: Scheduler) -> Any:
+    [allocation] = scheduler.allocate(
+        (at(8), at(18)), partly_available=True, raster=15,
+        buffer_before=timedelta(minutes=15), buffer_after=timedelta(minutes=15),
+    )
+    scheduler.commit()
+    return allocation
+
+
+def book(scheduler: Scheduler, email: str, start: datetime, end: datetime) -> uuid.UUID:
+    token = scheduler.reserve(email, (start, end))
+    scheduler.approve_reservations(token)
+    scheduler.commit()
+    return token
+
+
+def test_a_booking_occupies_its_buffers_on_the_same_spot(scheduler: Scheduler) -> None:
+    allocation = buffered(scheduler)
+    book(scheduler, 'a@example.org', at(10), at(11))
+    assert [(start, kind) for start, kind, _ in slots(scheduler)] == [
+        ('09:45', 'buffer'), ('10:00', 'booking'), ('10:15', 'booking'), ('10:30', 'booking'),
+        ('10:45', 'booking'), ('11:00', 'buffer'),
+    ]
+    # Buffers are never booked time.
+    scheduler.session.expire_all()
+    assert scheduler.session.get(type(allocation), allocation.id).availability == 90.0  # type: ignore[union-attr]
+    assert scheduler.availability(at(0), at(23, 59)) == 90.0
+    reserved, blocked, buffers = scheduler.reserved_slots_by_range(at(8), at(18), with_buffers=True)
+    assert len(reserved) == 12 and not blocked and len(buffers) == 6
+    assert len(scheduler.reserved_slots_by_range(at(8), at(18))[0]) == 12
+
+
+@pytest.mark.parametrize(('start', 'end', 'fits'), [
+    ((11, 0), (12, 0), False),   # on the buffer after
+    ((11, 15), (12, 0), False),  # its buffer before meets the other's buffer after
+    ((11, 30), (12, 0), True),   # buffer to buffer: they touch, no more
+    ((9, 0), (9, 45), False),    # its buffer after meets the other's buffer before
+    ((9, 0), (9, 30), True),
+    ((8, 0), (9, 30), True),     # clipped at the start of the allocation
+])
+def test_a_buffer_never_meets_a_booking_or_a_buffer(
+    scheduler: Scheduler, start: tuple[int, int], end: tuple[int, int], fits: bool
+) -> None:
+    buffered(scheduler)
+    book(scheduler, 'a@example.org', at(10), at(11))
+    if fits:
+        book(scheduler, 'b@example.org', at(*start), at(*end))
+        assert 'b@example.org' in {email for _, _, email in slots(scheduler)}
+    else:
+        with pytest.raises(errors.AlreadyReservedError):
+            book(scheduler, 'b@example.org', at(*start), at(*end))
+        scheduler.rollback()
+
+
+def test_a_buffer_is_clipped_to_the_allocation(scheduler: Scheduler) -> None:
+    buffered(scheduler)
+    book(scheduler, 'edge@example.org', at(17), at(18))
+    assert [kind for _, kind, _ in slots(scheduler)] == ['buffer'] + ['booking'] * 4
+
+
+def test_rules_pass_the_policies_to_their_allocations(scheduler: Scheduler) -> None:
+    scheduler.add_rule(
+        'FREQ=WEEKLY;COUNT=3', at(8), at(18), partly_available=True, raster=15,
+        buffer_after=timedelta(minutes=30), min_notice=timedelta(hours=2),
+    )
+    scheduler.commit()
+    made = scheduler.managed_allocations().all()
+    assert len(made) == 3
+    assert {(a.buffer_after, a.buffer_before, a.min_notice) for a in made} == {
+        (timedelta(minutes=30), None, timedelta(hours=2))
+    }
+
+
+# --- booking window ----------------------------------------------------------------
+
+
+def windowed(scheduler: Scheduler) -> None:
+    scheduler.allocate(
+        [(DAY.replace(day=d, hour=9), DAY.replace(day=d, hour=10)) for d in (3, 4, 10)]
+        + [(datetime(2031, 4, 20, 9), datetime(2031, 4, 20, 10))],
+        min_notice=timedelta(days=1), max_advance=timedelta(days=30),
+    )
+    scheduler.commit()
+
+
+def test_a_booking_outside_the_window_is_refused_naming_it(scheduler: Scheduler, now: Clock) -> None:
+    windowed(scheduler)
+    with pytest.raises(errors.OutsideBookingWindow) as soon:
+        scheduler.reserve('soon@example.org', (DAY.replace(day=3, hour=9), DAY.replace(day=3, hour=10)))
+    # Local time: 08:00 UTC is 09:00 in Zurich in March.
+    assert 'between 2031-03-04 09:00 (Europe/Zurich)' in str(soon.value)
+    # and summer time has begun by the window's end.
+    assert 'and 2031-04-02 10:00 (Europe/Zurich)' in str(soon.value)
+    assert soon.value.earliest == NOW + timedelta(days=1)
+    with pytest.raises(errors.OutsideBookingWindow):
+        scheduler.reserve('far@example.org', (datetime(2031, 4, 20, 9), datetime(2031, 4, 20, 10)))
+    scheduler.reserve('fine@example.org', (DAY.replace(day=4, hour=9), DAY.replace(day=4, hour=10)))
+    scheduler.reserve('manager@example.org', (DAY.replace(day=3, hour=9), DAY.replace(day=3, hour=10)),
+                      ignore_booking_window=True)
+
+
+def test_change_reservation_checks_the_window_for_the_new_time(scheduler: Scheduler, now: Clock) -> None:
+    scheduler.allocate((at(8), at(18)), partly_available=True, raster=15, min_notice=timedelta(days=1))
+    scheduler.commit()
+    token = book(scheduler, 'move@example.org', at(9), at(10))
+    reservation = scheduler.reservations_by_token(token).one()
+    now.advance(timedelta(days=6, hours=22))  # 07:00 local on the day: 10:00 is too soon
+    with pytest.raises(errors.OutsideBookingWindow):
+        scheduler.change_reservation(token, reservation.id, at(10), at(11))
+    scheduler.rollback()
+    moved = scheduler.change_reservation(token, reservation.id, at(10), at(11), ignore_booking_window=True)
+    assert moved is not None and moved.display_start().hour == 10
+
+
+# --- bad input, nothing written -------------------------------------------------------
+
+
+@pytest.mark.parametrize(('options', 'error'), [
+    ({'buffer_before': timedelta(minutes=-15)}, errors.InvalidArgument),
+    ({'buffer_after': timedelta(minutes=10)}, errors.InvalidArgument),  # raster 15
+    ({'buffer_after': 15}, errors.InvalidArgumentType),
+    ({'buffer_before': timedelta(minutes=15), 'partly_available': False}, errors.InvalidArgument),
+    ({'min_notice': timedelta(days=91), 'max_advance': timedelta(days=90)}, errors.InvalidArgument),
+    ({'max_advance': timedelta(0)}, errors.InvalidArgument),
+    ({'min_notice': timedelta(hours=-1)}, errors.InvalidArgument),
+])
+def test_bad_policies_are_refused_with_nothing_written(
+    scheduler: Scheduler, count_rows: CountRows, options: dict[str, Any], error: type[Exception]
+) -> None:
+    before = count_rows()
+    with pytest.raises(error):
+        scheduler.allocate((at(8), at(18)), **{'partly_available': True, 'raster': 15, **options})
+    scheduler.commit()
+    assert count_rows() == before
+
+
+@pytest.mark.parametrize(('hold', 'error'), [
+    (timedelta(0), errors.InvalidArgument),
+    (timedelta(seconds=-1), errors.InvalidArgument),
+    (timedelta(days=1, seconds=1), errors.InvalidArgument),
+    (900, errors.InvalidArgumentType),
+])
+def test_bad_holds_are_refused_with_nothing_written(
+    scheduler: Scheduler, count_rows: CountRows, hold: Any, error: type[Exception]
+) -> None:
+    scheduler.allocate((at(20), at(22)))
+    scheduler.commit()
+    before = count_rows()
+    with pytest.raises(error):
+        scheduler.reserve('x@example.org', (at(20), at(22)), hold=hold)
+    scheduler.commit()
+    assert count_rows() == before
+
+
+# --- what PostgreSQL enforces ----------------------------------------------------------
+
+
+def test_the_database_refuses_a_hold_without_a_held_owner(scheduler: Scheduler, now: Clock) -> None:
+    scheduler.allocate((at(20), at(22)))
+    scheduler.commit()
+    token = scheduler.reserve('plain@example.org', (at(20), at(22)))
+    scheduler.commit()
+    reservation = scheduler.reservations_by_token(token).one()
+    allocation = scheduler.managed_allocations().one()
+    with pytest.raises(errors.ConstraintViolation, match=r'reserved_slot_has_owner|no owner'):
+        scheduler.session.execute(sa.insert(ReservedSlot).values(
+            resource=allocation.resource, start=allocation._start, end=allocation._end,
+            allocation_id=allocation.id, source_type='reservation', source_id=reservation.id,
+            reservation_token=token, held_until=NOW + HOLD, buffer=False,
+        ))
+    scheduler.rollback()
+
+
+def test_a_hold_and_a_booking_never_share_a_slot(scheduler: Scheduler, now: Clock) -> None:
+    scheduler.allocate((at(20), at(22)))
+    scheduler.commit()
+    scheduler.reserve('held@example.org', (at(20), at(22)), hold=HOLD)
+    scheduler.commit()
+    allocation = scheduler.managed_allocations().one()
+    # Written around the library's checks: the primary key still refuses it.
+    with pytest.raises(errors.ReservedSlotTaken):
+        scheduler.session.execute(sa.insert(ReservedSlot).values(
+            resource=allocation.resource, start=allocation._start, end=allocation._end,
+            allocation_id=allocation.id, source_type='blocker', source_id=1,
+            reservation_token=uuid.uuid4(), buffer=False,
+        ))
+    scheduler.rollback()
