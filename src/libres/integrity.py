@@ -153,10 +153,10 @@ def repair(session: Session, expired_before: datetime | None = None,
 def _has_holds(session: Session) -> bool:
     """Whether the schema knows holds (revision 0006 on): one taken over from
     1.4.0 is checked before it is upgraded."""
-    return session.execute(text(
+    return bool(session.execute(text(
         "SELECT EXISTS (SELECT 1 FROM information_schema.columns"
         " WHERE table_name = 'reserved_slots' AND column_name = 'held_until')"
-    )).scalar_one()
+    )).scalar_one())
 
 
 def _remove_expired_carts(session: Session, expired_before: datetime | None) -> int:
