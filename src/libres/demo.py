@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import libres
 from libres.context.core import Context
 from libres.db.models import Allocation
 from libres.db.scheduler import Scheduler
-from libres.modules import errors
+from libres.modules import clock, errors
 
 ZONE = 'Europe/Zurich'
+CART_HOLD = timedelta(minutes=15)  # what a cart keeps for its buyer, as ticket shops do
 WEDNESDAY = 2
 
 
@@ -227,15 +229,36 @@ def concert(context: Context, day: date) -> None:
     allocation = hall.allocation_by_id(allocation.id)
     _say(f'Tickets left: {allocation.quota_left} of {allocation.quota}')
 
+    checkout_with_a_hold(hall, evening, buy)
+
+
+def checkout_with_a_hold(
+    hall: Scheduler, evening: tuple[datetime, datetime], buy: Callable[[str, int], None]
+) -> None:
+    """The last ticket in a cart with a hold: nobody else gets it until the
+    hold expires; after that, whoever comes first."""
     cart = uuid.uuid4()
-    hall.reserve('jo@example.org', evening, session_id=cart)
+    held = hall.reserve('jo@example.org', evening, session_id=cart, hold=CART_HOLD)
     hall.commit()
-    _say(f'  ✓ jo@example.org puts a ticket in the cart (session {str(cart)[:8]}…, pending)')
-    expired = hall.queries.remove_expired_reservation_sessions(
-        datetime.now().astimezone() + timedelta(minutes=1)
-    )
-    hall.commit()
-    _say(f'  ✓ the cart expires unpaid: {len(expired)} session removed, the ticket is free again')
+    until = hall.reservations_by_token(held).one().held_until
+    assert until is not None
+    _say(f'  ✓ jo@example.org puts the last ticket in the cart (session {str(cart)[:8]}…): '
+         f'held until {until.astimezone(ZoneInfo(ZONE)):%H:%M}')
+    buy('kim@example.org', 1)
+    later = clock.now() + CART_HOLD + timedelta(minutes=1)
+    with clock.using(lambda: later):
+        _say(f'  … {CART_HOLD.seconds // 60 + 1} minutes later jo has not paid: the hold has expired')
+        buy('kim@example.org', 1)
+
+        def checkout() -> None:
+            hall.approve_reservations(held)
+            hall.commit()
+
+        if _attempt('jo@example.org checks out', checkout) is None:
+            hall.rollback()
+        expired = hall.queries.remove_expired_reservation_sessions(later)
+        hall.commit()
+    _say(f'  ✓ the unpaid cart is cleared: {len(expired)} session removed')
 
 
 def help_desk(context: Context, monday: date) -> None:

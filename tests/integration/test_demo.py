@@ -31,6 +31,11 @@ def _assert_three_stories(out: str) -> None:
     assert '✗ hugo@example.org buys 3: refused, QuotaOverLimit' in out
     assert 'Tickets left: 1 of 5' in out
     assert '1 session removed' in out
+    # The cart holds the last ticket until its hold expires (issue 16).
+    assert 'jo@example.org puts the last ticket in the cart' in out and 'held until' in out
+    assert '✗ kim@example.org buys 1: refused, AlreadyReservedError' in out
+    assert '✓ kim@example.org buys 1' in out
+    assert '✗ jo@example.org checks out: refused, AlreadyReservedError' in out
     assert '✓ facility management blocks 12:00–13:00 (cleaning)' in out
     assert '✗ dave@example.org books 12:30–13:30: refused' in out
     assert '✓ alice@example.org moves to 15:00–16:30 (same id and token)' in out
