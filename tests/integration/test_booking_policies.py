@@ -343,3 +343,52 @@ def test_a_hold_and_a_booking_never_share_a_slot(scheduler: Scheduler, now: Cloc
             reservation_token=uuid.uuid4(), buffer=False,
         ))
     scheduler.rollback()
+
+
+# --- libres check ------------------------------------------------------------------------
+
+
+def test_check_finds_expired_holds_and_repair_removes_them(scheduler: Scheduler, now: Clock) -> None:
+    from libres import integrity
+
+    scheduler.allocate([(at(20), at(21)), (at(21, 30), at(22))])
+    scheduler.commit()
+    scheduler.reserve('gone@example.org', (at(20), at(21)), hold=HOLD)
+    scheduler.reserve('here@example.org', (at(21, 30), at(22)), hold=timedelta(hours=2))
+    scheduler.commit()
+    assert integrity.check(scheduler.session).clean
+    now.advance(timedelta(minutes=30))
+    report = integrity.check(scheduler.session)
+    assert {kind for kinds in report.findings.values() for kind in kinds} == {'expired_holds'}
+    assert report.count('expired_holds') == 1
+    repaired = integrity.repair(scheduler.session)
+    scheduler.commit()
+    assert repaired.repaired == {'expired_holds': 1} and repaired.clean
+    assert slots(scheduler) == [('21:30', 'hold', 'here@example.org')]
+
+
+def test_holds_and_buffers_with_psycopg2(context: Any, now: Clock) -> None:
+    """The interval columns and the policy statements on the other driver."""
+    from libres.context.session import SessionProvider
+
+    dsn = context.get_setting('dsn').replace('postgresql+psycopg://', 'postgresql+psycopg2://')
+    if not dsn.startswith('postgresql+psycopg2://'):
+        dsn = 'postgresql+psycopg2://' + dsn.split('://', 1)[1]
+    provider = SessionProvider(dsn)
+    context.set_service('session_provider', lambda _: provider, cache=False)
+    try:
+        room = Scheduler(context, 'room', 'Europe/Zurich')
+        assert room.session.get_bind().dialect.driver == 'psycopg2'
+        room.allocate((at(8), at(18)), partly_available=True, raster=15,
+                      buffer_after=timedelta(minutes=30), max_advance=timedelta(days=60))
+        room.commit()
+        [allocation] = room.managed_allocations().all()
+        assert allocation.buffer_after == timedelta(minutes=30) and allocation.max_advance == timedelta(days=60)
+        token = room.reserve('two@example.org', (at(9), at(10)), hold=HOLD)
+        room.commit()
+        room.approve_reservations(token)
+        room.commit()
+        assert [kind for _, kind, _ in slots(room)] == ['booking'] * 4 + ['buffer'] * 2
+    finally:
+        provider.session().rollback()
+        provider.stop_service()
