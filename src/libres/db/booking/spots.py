@@ -3,7 +3,10 @@
 A *spot* is one of the ``quota`` places of a master allocation: the master
 itself or one of its mirrors (written as a row, or still imaginary). A spot
 is **free** for ``[start, end]`` when none of its raster slots in that range
-(``Allocation.all_slots``) is a reserved slot. That rule has two forms:
+(``Allocation.all_slots``) is a reserved slot that blocks
+(``ReservedSlot.blocks``: every slot but an expired hold). A booking asks
+for the range it *occupies*: its own and its buffers
+(``libres.db.booking.policies.occupied``). That rule has two forms:
 
 * in Python, over slots loaded in the session: :func:`is_free`, behind
   ``Allocation.is_available``, ``find_spot``, ``quota_left`` and
