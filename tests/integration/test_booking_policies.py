@@ -392,3 +392,14 @@ def test_holds_and_buffers_with_psycopg2(context: Any, now: Clock) -> None:
     finally:
         provider.session().rollback()
         provider.stop_service()
+
+
+def test_a_blocker_needs_no_buffers_of_its_own(scheduler: Scheduler) -> None:
+    buffered(scheduler)
+    book(scheduler, 'a@example.org', at(10), at(11))
+    # Right after the booking's buffer: a blocker keeps no time around itself.
+    scheduler.add_blocker((at(11, 15), at(12)))
+    scheduler.commit()
+    with pytest.raises(errors.AlreadyReservedError):
+        scheduler.add_blocker((at(11), at(11, 30)))
+    scheduler.rollback()

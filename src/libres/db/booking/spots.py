@@ -37,7 +37,7 @@ from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Query, aliased, joinedload, lazyload
 
 from libres.db.booking.dates import BookingDates, DatePair
-from libres.db.booking.policies import occupied
+from libres.db.booking.policies import has_buffers, occupied
 from libres.db.booking.scope import BookingScope, visible_resources
 from libres.db.models import Allocation, ReservedSlot
 from libres.db.models.types.utcdatetime import UTCDateTime
@@ -308,20 +308,25 @@ class Spots:
     def require_free(
         self, allocation: Allocation, start: datetime, end: datetime, spots: int,
         view: MasterView | None = None, usages: SpotUsages | None = None,
+        buffered: bool = True,
     ) -> None:
         """A free spot, and ``spots`` free in all, without reading mirror by
         mirror: one spot is checked on the master (its ``view`` if given),
-        several by one query (kept in ``usages`` if given)."""
+        several by one query (kept in ``usages`` if given). A reservation
+        asks for its buffers too; a blocker (``buffered=False``) has none."""
+        if not buffered and has_buffers(allocation):
+            view = None  # the view answers for the buffered range only
+        wanted = occupied(allocation, start, end) if buffered else (start, end)
         if allocation.quota == 1:
             master_free = (
                 self.master_spot(view, start, end) if view is not None
-                else first_free_sibling(allocation.get_master(), *occupied(allocation, start, end))
+                else first_free_sibling(allocation.get_master(), *wanted)
             ) is not None
             if not master_free or spots > 1:
                 raise errors.AlreadyReservedError(
                     self.not_free(allocation, start, end, spots, int(master_free))
                 )
-        elif (free := self.usage(allocation, *occupied(allocation, start, end), usages).free) < max(spots, 1):
+        elif (free := self.usage(allocation, *wanted, usages).free) < max(spots, 1):
             raise errors.AlreadyReservedError(self.not_free(allocation, start, end, spots, free))
 
     def not_free(self, allocation: Allocation, start: datetime, end: datetime, spots: int, free: int) -> str:

@@ -23,7 +23,7 @@ class BlockersMixin(SchedulerBase[AllocationT, ReservationT]):
         masters = self._engine.spots.masters_overlapping(dates, visible=True)
         for start, end, allocation in self._engine.spots.each_overlap(dates, masters):
             # A blocker takes every spot, waiting list or not.
-            self._engine.spots.require_free(allocation, start, end, allocation.quota)
+            self._engine.spots.require_free(allocation, start, end, allocation.quota, buffered=False)
             self._engine.spots.require_contained(allocation, start, end)
         return [a for a in masters if a.resource == self.resource]
 
