@@ -403,3 +403,16 @@ def test_a_blocker_needs_no_buffers_of_its_own(scheduler: Scheduler) -> None:
     with pytest.raises(errors.AlreadyReservedError):
         scheduler.add_blocker((at(11), at(11, 30)))
     scheduler.rollback()
+
+
+def test_denying_a_held_reservation_frees_its_spot_at_once(scheduler: Scheduler, now: Clock) -> None:
+    [allocation] = scheduler.allocate((at(20), at(22)))
+    scheduler.commit()
+    token = scheduler.reserve('held@example.org', (at(20), at(22)), hold=HOLD)
+    scheduler.commit()
+    loaded = scheduler.allocation_by_id(allocation.id)
+    assert not loaded.is_available()
+    scheduler.deny_reservation(token)
+    assert loaded.is_available()
+    assert slots(scheduler) == []
+    scheduler.commit()

@@ -426,6 +426,10 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
         rows = pending.all()
         if rows:
             pending.delete(synchronize_session='fetch')
+            if any(row.held_until is not None for row in rows):
+                # The database removed the hold's slots with its rows;
+                # allocations loaded here must read their slots again.
+                self.session.expire_all()
         events.on_reservations_denied(self.context, cast('list[Reservation]', rows))
 
     def remove_reservation(self, token: uuid.UUID, id: int | None = None) -> None:
