@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from tests.helpers import CountRows
+from tests.helpers import CountRows, captured_statements
 
 from libres.db.models import ReservedSlot
 from libres.db.scheduler import Scheduler
@@ -416,3 +416,39 @@ def test_denying_a_held_reservation_frees_its_spot_at_once(scheduler: Scheduler,
     assert loaded.is_available()
     assert slots(scheduler) == []
     scheduler.commit()
+
+
+# --- a hold approved in the same transaction ---------------------------------------------
+
+
+def test_a_hold_approved_before_its_flush_costs_what_a_plain_booking_costs(
+    scheduler: Scheduler, now: Clock
+) -> None:
+    scheduler.allocate([(at(20), at(21)), (at(21, 30), at(22, 30))])
+    scheduler.commit()
+    with captured_statements(scheduler) as plain:
+        token = scheduler.reserve('plain@example.org', (at(20), at(21)))
+        scheduler.approve_reservations(token)
+    with captured_statements(scheduler) as held:
+        token = scheduler.reserve('held@example.org', (at(21, 30), at(22, 30)), hold=HOLD)
+        slots_made = scheduler.approve_reservations(token)
+    scheduler.commit()
+    assert held.kinds == plain.kinds == ['SELECT', 'INSERT', 'INSERT']
+    assert [slot.kind for slot in slots_made] == ['booking']
+    assert [kind for _, kind, _ in slots(scheduler)] == ['booking', 'booking']
+    assert scheduler.reservations_by_token(token).one().held_until is None
+
+
+def test_a_hold_flushed_before_its_approval_is_confirmed_in_place(
+    scheduler: Scheduler, now: Clock
+) -> None:
+    scheduler.allocate((at(20), at(21)))
+    scheduler.commit()
+    token = scheduler.reserve('held@example.org', (at(20), at(21)), hold=HOLD)
+    scheduler.session.flush()
+    assert [kind for _, kind, _ in slots(scheduler)] == ['hold']
+    with captured_statements(scheduler) as confirmed:
+        [slot] = scheduler.approve_reservations(token)
+    scheduler.commit()
+    assert 'UPDATE' in confirmed.kinds and 'INSERT' not in confirmed.kinds
+    assert slot.kind == 'booking' and slots(scheduler) == [('20:00', 'booking', 'held@example.org')]

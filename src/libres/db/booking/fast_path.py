@@ -8,6 +8,9 @@ caller's session (documented in docs/architecture.md):
 * ``libres.fresh_tokens``: tokens ``reserve`` made in this session and that
   cannot have stored rows yet (at most ``MAX_FRESH_TOKENS``; beyond, the set
   is emptied and approving only looks the rows up);
+* ``libres.unwritten_holds``: per token, the objects of a hold ``reserve``
+  added and that are not flushed yet (its slots, a mirror row); approving
+  before the flush books them in memory (:func:`take_unwritten_hold`);
 * ``libres.activity`` and ``libres.idle_memo``: what a reservation read
   (:class:`ReserveChecks`), kept only while the session stays *idle*; three
   listeners on the session (``do_orm_execute``, ``after_flush``,
@@ -34,7 +37,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, NamedTuple
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from libres.db.booking.dates import DatePair
@@ -44,6 +47,7 @@ from libres.db.models import Reservation
 ACTIVITY = 'libres.activity'
 IDLE_MEMO = 'libres.idle_memo'
 FRESH_TOKENS = 'libres.fresh_tokens'
+UNWRITTEN_HOLDS = 'libres.unwritten_holds'
 MAX_FRESH_TOKENS = 1000
 
 
@@ -140,3 +144,28 @@ def take_fresh_token(session: Session, token: uuid.UUID) -> bool:
         fresh_tokens.discard(token)
         return True
     return False
+
+
+# --- unwritten holds -----------------------------------------------------------------
+
+def remember_unwritten_hold(session: Session, token: uuid.UUID, added: list[object]) -> None:
+    """Note what ``reserve`` added to the session for the token's hold."""
+    holds = session.info.setdefault(UNWRITTEN_HOLDS, {})
+    if len(holds) > MAX_FRESH_TOKENS:
+        holds.clear()  # never approved: forget them; approving only costs statements
+    holds[token] = added
+
+
+def unwritten_hold(session: Session, token: uuid.UUID) -> list[object] | None:
+    """The objects of the token's hold if every one still waits to be flushed."""
+    added: list[object] | None = session.info.get(UNWRITTEN_HOLDS, {}).get(token)
+    if added is None or not all(inspect(item).pending for item in added):
+        return None
+    return added
+
+
+def take_unwritten_hold(session: Session, token: uuid.UUID) -> list[object] | None:
+    """``unwritten_hold``, forgotten from now on."""
+    added = unwritten_hold(session, token)
+    session.info.get(UNWRITTEN_HOLDS, {}).pop(token, None)
+    return added

@@ -147,7 +147,7 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
         hold = checked_hold(hold)
         data = validation.checked_data(data)
         prepared = self._engine.dates.booking(dates, group, refuse_empty_group=True)
-        fresh = not (single_token_per_session and session_id) and hold is None
+        fresh = not (single_token_per_session and session_id)
         # A fresh token of dates may be approved next, without a flush in
         # between: its row takes an id from the same query.
         visible, next_id, usages = self._validate_reservation(
@@ -167,9 +167,9 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
             rows[0].id = next_id
         self.session.add_all(rows)
         if hold is not None:
-            self._hold(rows, clock.now() + hold)
+            self._hold(rows, clock.now() + hold, own, usages)
         events.on_reservations_made(self.context, cast('list[Reservation]', rows))
-        if fresh and len(rows) == 1 and rows[0].target_type == 'allocation':
+        if hold is None and fresh and len(rows) == 1 and rows[0].target_type == 'allocation':
             fast_path.remember_reserve_checks(self.session, token, ReserveChecks(prepared, own, usages))
         return token
 
@@ -187,11 +187,31 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
                 if allocation.overlaps(start, end):
                     require_in_window(allocation, start, now, self.timezone)
 
-    def _hold(self, rows: list[ReservationT], held_until: datetime) -> None:
-        """Take the rows' spots as a hold: the rows are written first (held
-        until then: the owners of the slots), then their slots. One spot was
-        checked free already; several are taken inside a savepoint, as
-        ``approve_reservations`` does, so a refusal leaves nothing behind."""
+    def _hold(
+        self, rows: list[ReservationT], held_until: datetime, own: list[MasterView],
+        usages: SpotUsages,
+    ) -> None:
+        """Take the rows' spots as a hold, the rows held until then (the owners
+        of the slots). One new row of one spot, checked free already, gets
+        its slots from what the check read, all written with the next flush;
+        an approval before that flush books them without a statement
+        (``fast_path.unwritten_hold``). Otherwise the rows are written, then
+        their slots, inside a savepoint, as ``approve_reservations`` does for
+        several rows, so a refusal leaves nothing behind."""
+        row = rows[0]
+        if len(rows) == 1 and self._is_single_spot(row) and row.id is not None:
+            row.held_until = held_until
+            added: list[object] = []
+            for spot, in_way in self._free_spots(row, own, dict(usages)):
+                if spot.is_transient:
+                    added.append(spot)
+                assert row.start is not None and row.end is not None
+                added.extend(self._engine.slots.take(
+                    spot, row.start, row.end, row.token, 'reservation', row.id, held_until, in_way
+                ))
+            fast_path.remember_unwritten_hold(self.session, row.token, added)
+            return
+
         def take() -> None:
             for row in rows:
                 row.held_until = held_until
@@ -295,7 +315,16 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
         pending = [row for row in rows if row.status == 'pending']
         slots: list[ReservedSlot] = []
         held = [row for row in pending if row.held_until is not None]
-        if held:
+        unwritten = fast_path.take_unwritten_hold(self.session, token)
+        if unwritten is not None and all(inspect(row).pending for row in held):
+            # Neither the rows nor their slots are written yet: they are
+            # written as the booking itself, as if reserved without a hold.
+            slots = [slot for slot in unwritten if isinstance(slot, ReservedSlot)]
+            for slot in slots:
+                slot.held_until = None
+            for row in held:
+                row.status, row.held_until = 'approved', None
+        elif held:
             slots = self._engine.slots.confirm_holds(held)
         # Rows whose hold is gone are booked like any other.
         unbooked = [row for row in pending if row.status == 'pending']
@@ -341,7 +370,9 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
             row for row in self.session.new
             if isinstance(row, Reservation) and row.token == token and row.resource == self.resource
         ]
-        if len(self.session.new) > len(unsaved) or self.session.dirty or self.session.deleted:
+        # The token's own unwritten hold waits too: it needs no flush.
+        own = len(unsaved) + len(fast_path.unwritten_hold(self.session, token) or ())
+        if len(self.session.new) > own or self.session.dirty or self.session.deleted:
             self.session.flush()
         if unsaved and fast_path.take_fresh_token(self.session, token):
             # A token this session made and has not flushed yet cannot have
@@ -365,7 +396,6 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
         """
         assert row.start is not None and row.end is not None
         try:
-            targets = []
             with self.session.no_autoflush:
                 checks = fast_path.reserve_checks(self.session, row) if inspect(row).pending else None
                 known: SpotUsages = {}
@@ -376,20 +406,7 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
                     views, next_id = self._engine.spots.masters_with_taken(
                         [(row.start, row.end)], next_reservation_id=row.id is None
                     )
-                for view in views:
-                    if not view.allocation.overlaps(row.start, row.end):
-                        continue
-                    spot = self._engine.spots.master_spot(view, row.start, row.end, known)
-                    if spot is None:
-                        raise errors.AlreadyReservedError(
-                            f'allocation {view.allocation.id} has no free spot for '
-                            f'{errors.describe_span(row.start, row.end, self.timezone)}'
-                        )
-                    # What the check read tells whether expired holds are in the way.
-                    in_way = bool(view.expired) if spot is view.allocation else (
-                        any(usage.expired for usage in known.values()) if known else None
-                    )
-                    targets.append((spot, in_way))
+                targets = self._free_spots(row, views, known)
             if not targets:
                 raise errors.NotReservableError(
                     f'reservation {row.id} (token {row.token}) covers no allocation any more'
@@ -411,6 +428,28 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
                 spot, row.start, row.end, row.token, 'reservation', row.id, expired_in_way=in_way
             ))
         return slots
+
+    def _free_spots(
+        self, row: Reservation, views: list[MasterView], known: SpotUsages
+    ) -> list[tuple[Allocation, bool | None]]:
+        """The free spot of every master the row's span meets, each with
+        whether expired holds are in its way (what the check read tells)."""
+        assert row.start is not None and row.end is not None
+        targets = []
+        for view in views:
+            if not view.allocation.overlaps(row.start, row.end):
+                continue
+            spot = self._engine.spots.master_spot(view, row.start, row.end, known)
+            if spot is None:
+                raise errors.AlreadyReservedError(
+                    f'allocation {view.allocation.id} has no free spot for '
+                    f'{errors.describe_span(row.start, row.end, self.timezone)}'
+                )
+            in_way = bool(view.expired) if spot is view.allocation else (
+                any(usage.expired for usage in known.values()) if known else None
+            )
+            targets.append((spot, in_way))
+        return targets
 
     def deny_reservation(self, token: uuid.UUID) -> None:
         """Remove the token's pending reservations (approved ones stay).
