@@ -84,8 +84,24 @@ T0 = datetime(2031, 6, 2, 8, tzinfo=UTC)
 OFFSET = timedelta(minutes=10)
 # Later than any clock of the race, and than every hold's end.
 AFTER = T0 + timedelta(days=1)
-ABANDONED = pw.TICKETS[:6]
+
+
+def on_buffered(hour: int, minute: int = 0) -> datetime:
+    return pw.BUFFERED[0].replace(hour=hour, minute=minute)
+
+
+# Held here before the race: nobody comes back for these (the last one is
+# on the buffered allocation, and holds its buffers too) ...
+ABANDONED = [*pw.TICKETS[:6], (on_buffered(18, 30), on_buffered(19, 15))]
+# ... and these the approver approves during the race.
 CONTESTED = pw.TICKETS[6:12]
+# Booked at the allocation's edges, so their buffers are clipped: the first
+# by workers 0 and 4, the second, over part of the abandoned hold, by the
+# workers from 2 on (all see that hold expired). The random spans keep
+# clear of both: exactly one of each is booked.
+FIRST_EDGE = (on_buffered(8), on_buffered(8, 45))
+LAST_EDGE = (on_buffered(19), on_buffered(20))
+RANDOM_AREA = (on_buffered(9, 15), on_buffered(17, 45))
 APPROVER = PROCESSES - 1
 COMMITTED = ('booked', 'held', 'confirmed', 'rebooked')
 
@@ -141,7 +157,7 @@ def random_action(rng: random.Random, span: Span) -> Action:
 
 
 def buffered_span(rng: random.Random) -> Span:
-    first, end = pw.BUFFERED
+    first, end = RANDOM_AREA
     slots = int((end - first) / timedelta(minutes=pw.RASTER))
     length = rng.randrange(2, 6)
     start = first + timedelta(minutes=pw.RASTER * rng.randrange(0, slots - length + 1))
@@ -151,11 +167,10 @@ def buffered_span(rng: random.Random) -> Span:
 def plan(worker: int, rng: random.Random, seeded: list[Record]) -> list[Action]:
     actions = [random_action(rng, span) for span in pw.TICKETS]
     actions += [random_action(rng, buffered_span(rng)) for _ in range(6)]
-    if worker % 4 == 0:
-        # At the allocation's edges: the buffers are clipped.
-        first, end = pw.BUFFERED
-        actions += [Action('book', (first, first + timedelta(hours=1))),
-                    Action('book', (end - timedelta(minutes=45), end))]
+    if worker in (0, 4):
+        actions.append(Action('book', FIRST_EDGE))
+    if worker >= 2:
+        actions.append(Action('book', LAST_EDGE))
     rng.shuffle(actions)
     if worker == APPROVER:
         for record in seeded[len(ABANDONED):]:
@@ -165,14 +180,16 @@ def plan(worker: int, rng: random.Random, seeded: list[Record]) -> list[Action]:
 
 
 def seed_holds(racing: Scheduler) -> list[Record]:
-    """Hold the abandoned and the contested tickets at ``T0``, here."""
+    """Hold the abandoned and the contested spans at ``T0``, here."""
     seeded = []
     with clock.using(lambda: T0):
         for n, span in enumerate(ABANDONED + CONTESTED):
             token = racing.reserve(f'seed{n}@example.org', span, session_id=uuid.uuid4(), hold=pw.HOLD)
             row = racing.reservations_by_token(token).one()
+            slots = racing.session.execute(
+                sa.text('SELECT resource, start FROM reserved_slots WHERE source_id = :id'), {'id': row.id})
             seeded.append(Record(-1, 'hold', span, pw.naive(T0), 'held', str(token), row.id,
-                                 pw.naive(T0 + pw.HOLD), [(str(racing.resource), span[0])]))
+                                 pw.naive(T0 + pw.HOLD), [(str(r), start) for r, start in slots]))
         racing.commit()
     return seeded
 
@@ -360,6 +377,9 @@ def test_holds_buffers_and_bookings_race_on_own_clocks(
     # Nobody came back for these: each was booked over once expired.
     for record in seeded[:len(ABANDONED)]:
         assert record.reservation_id in displaced and final.rows[record.reservation_id].status == 'pending'
+    assert len(seeded[len(ABANDONED) - 1].slots) == 5  # three held slots and two buffers
+    for edge in (FIRST_EDGE, LAST_EDGE):
+        assert [r.outcome for r in history.booking.values() if r.span == edge] == ['booked']
     approvals = [r for r in records if r.worker == APPROVER and r.kind == 'approve' and r.reservation_id
                  in {s.reservation_id for s in seeded}]
     assert len(approvals) == len(CONTESTED)
