@@ -342,9 +342,15 @@ def summary(history: History, final: Final, displaced: list[int], results: list[
     late = sum(1 for i, r in history.approval.items()
                if r.outcome == 'confirmed' and r.clock >= cast(datetime, history.hold[i].held_until))
     took = sum(1 for r in history.committed if r.in_the_way)
+    # Approvals in time by the holder's clock that found the hold gone: a
+    # worker whose clock runs ahead had seen it expired.
+    overtaken = sum(1 for r in history.records if r.kind == 'approve' and r.outcome in ('refused', 'rebooked')
+                    and r.reservation_id in history.hold
+                    and r.clock < cast(datetime, history.hold[r.reservation_id].held_until))
     return (f"policy race: {dict(sorted(outcomes.items()))}; {took} actions took the place of "
             f"{len(displaced)} expired holds; {late} approvals confirmed a hold expired in the holder's "
-            f"own clock; {sum(r['retries'] for r in results)} conflicts retried")
+            f"own clock; {overtaken} approvals in time by the holder's clock found the hold taken by a "
+            f"worker whose clock ran ahead; {sum(r['retries'] for r in results)} conflicts retried")
 
 
 def test_holds_buffers_and_bookings_race_on_own_clocks(
