@@ -2,13 +2,16 @@
 
 The layout: 30 tickets (whole allocations of an hour, one spot each) and one
 partly available allocation with 15 minutes of buffer around each booking.
-Before the race, this process holds 12 tickets at ``T0``: six holds nobody
-comes back for, six that worker 7 approves during the race, long after they
-expired. Each worker then goes through every ticket and a few spans of the
-buffered allocation in its own order, and on each books (reserve, approve,
-commit) or holds (reserve with a 15-minute hold, commit), and after a hold
-approves two steps later, approves 16 steps later (expired in its own
-clock) or never comes back. Conflicts are retried.
+Before the race, this process holds at ``T0`` six tickets and one span of
+the buffered allocation that nobody comes back for, and six tickets that
+worker 7 approves during the race, long after they expired. Each worker
+then goes through every ticket and a few random spans of the buffered
+allocation in its own order, and on each books (reserve, approve, commit)
+or holds (reserve with a 15-minute hold, commit), and after a hold approves
+two steps later, approves 16 steps later (expired in its own clock) or
+never comes back. Some also book at either edge of the buffered allocation
+(the second edge over part of the abandoned held span). Conflicts are
+retried; the clock stands still while an action is retried.
 
 **Clocks.** Worker ``n``'s clock starts at ``T0 + n * 10 min`` and moves one
 minute after each action (it stands still during one, retries included):
