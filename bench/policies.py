@@ -21,8 +21,9 @@ with or without a hold.
 
 The issue allows a booking to get at most 25 % slower; the table gives each
 workload's time per booking (all its runs' time over their bookings) and
-its median latency against plain's, in the same state and with the same
-driver: within the budget if both are, over it if both are, else unclear.
+its median latency against plain's of the same round, in the same state
+and with the same driver (medians over the rounds): within the budget if
+both are, over it if both are, else unclear.
 The worker half runs bench/workloads.py's helpers; the driver half reuses
 ``bench.run``.
 """
@@ -34,6 +35,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -159,25 +161,36 @@ def _verdict(ratios: list[float]) -> str:
     return 'yes' if all(within) else ('**no**' if not any(within) else 'unclear')
 
 
+def paired(runs: Any, plain: Any, figure: Callable[[dict[str, Any]], float]) -> float:
+    """The median over the rounds of a run's figure against plain's of the
+    same round (run minutes apart, so the machine's drift cancels out)."""
+    return statistics.median(figure(mine) / figure(base) for mine, base in zip(runs.outcomes, plain.outcomes))
+
+
+def time_per_booking(outcome: dict[str, Any]) -> float:
+    return float(outcome['seconds']) / float(outcome['operations'])
+
+
+def median_latency(outcome: dict[str, Any]) -> float:
+    return float(statistics.median(outcome['latencies']))
+
+
 def table(results: dict[tuple[str, str], dict[str, Any]], variants: list[tuple[str, str]]) -> str:
     from bench.run import Runs, _ms
 
     lines = ['| workload | state, driver | bookings/s | p50 ms | p95 ms | SQL/booking '
-             '| time per booking / plain | p50 / plain | p95 / plain | within 25 % |',
-             '|---|---|---|---|---|---|---|---|---|---|']
+             '| time per booking / plain | p50 / plain | within 25 % |',
+             '|---|---|---|---|---|---|---|---|---|']
     for name in BOOKINGS:
         for variant in variants:
             runs: Runs = results[variant][name]
             plain: Runs = results[variant]['plain']
-            ratio = plain.rate / runs.rate
-            p50, p95 = runs.percentile(0.5) or 0.0, runs.percentile(0.95) or 0.0
-            p50_ratio = p50 / (plain.percentile(0.5) or 1.0)
-            p95_ratio = p95 / (plain.percentile(0.95) or 1.0)
-            verdict = '–' if name == 'plain' else _verdict([ratio, p50_ratio])
+            ratios = [paired(runs, plain, time_per_booking), paired(runs, plain, median_latency)]
+            verdict = '–' if name == 'plain' else _verdict(ratios)
             lines.append(
                 f'| {TITLES[name]} | {variant[0]}, {variant[1]} | {runs.rate:,.1f} '
-                f'| {_ms(p50)} | {_ms(p95)} | {runs.statements_per_operation:.1f} '
-                f'| {ratio:.2f} | {p50_ratio:.2f} | {p95_ratio:.2f} | {verdict} |'
+                f'| {_ms(runs.percentile(0.5))} | {_ms(runs.percentile(0.95))} '
+                f'| {runs.statements_per_operation:.1f} | {ratios[0]:.2f} | {ratios[1]:.2f} | {verdict} |'
             )
     return '\n'.join(lines)
 
@@ -200,25 +213,24 @@ def driver() -> None:
     results = {variant: {name: Runs() for name in BOOKINGS} for variant in variants}
     began = time.perf_counter()
     # Round by round, every workload in turn: drift of the machine hits all alike.
-    for _ in range(args.rounds):
+    for round_ in range(args.rounds):
+        print(f'round {round_ + 1} of {args.rounds}', file=sys.stderr)
         for state, driver_name in variants:
             for name in BOOKINGS:
                 dsn = server.database('bench_policies').replace('+psycopg:', f'+{driver_name}:')
                 outcome = run_once(ours, ['bench/policies.py'], name, dsn, args.size, state)
                 _check(outcome, name)
                 results[state, driver_name][name].outcomes.append(outcome)
-    for variant in variants:
-        plain = results[variant]['plain'].rate
-        figures = ', '.join(f'{name} {plain / results[variant][name].rate:.2f}' for name in BOOKINGS)
-        print(f'{variant[0]}, {variant[1]}: time per booking / plain: {figures}', file=sys.stderr)
-    worst = max(results[v]['plain'].rate / results[v][n].rate for v in variants for n in BOOKINGS)
+    worst = max(paired(results[v][n], results[v]['plain'], time_per_booking)
+                for v in variants for n in BOOKINGS)
     spread = statistics.median(
         max(o['operations'] / o['seconds'] for o in runs.outcomes)
         / min(o['operations'] / o['seconds'] for o in runs.outcomes)
         for by_name in results.values() for runs in by_name.values()
     )
     print(f'Size: {args.size} ({SIZES[args.size]["bookings"]} bookings a run after a warm-up), '
-          f'{args.rounds} run(s) per workload, interleaved; medians (p50/p95 over all runs\' bookings).')
+          f'{args.rounds} run(s) per workload, interleaved; p50/p95 over all runs\' bookings, '
+          'ratios the median over the rounds of each run against plain\'s of its round.')
     print(f'Machine: {machine()}. Run took {time.perf_counter() - began:.0f} s; the median workload\'s '
           f'fastest run was {spread:.2f}× its slowest.\n')
     print(table(results, variants))
