@@ -263,6 +263,10 @@ def assert_final_states(history: History, final: Final) -> None:
 
 
 def assert_only_expired_holds_taken(history: History) -> None:
+    # A hold lasts its 15 minutes from its holder's clock ...
+    for hold in history.hold.values():
+        assert hold.held_until == hold.clock + pw.HOLD, hold
+    # ... and only a hold that had ended by the booker's clock made way.
     for record in history.committed:
         for slot in record.in_the_way:
             assert slot.source_type == 'reservation' and slot.held_until is not None, record
