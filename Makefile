@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck docs check concurrency bench bench-full clean venv
+.PHONY: demo test lint typecheck docs check concurrency bench bench-full bench-policies clean venv
 
 venv: $(STAMP)
 
@@ -42,6 +42,10 @@ bench: $(STAMP)
 
 bench-full: $(STAMP)
 	$(BIN)/python -m bench.run --size full --write bench/RESULTS.md
+
+# What holds and buffers cost a booking, against our own plain booking.
+bench-policies: $(STAMP)
+	$(BIN)/python -m bench.policies --size quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage site

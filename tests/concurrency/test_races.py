@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from libres import integrity
-from libres.context.core import Context
 from libres.db.models import Reservation, ReservedSlot
 from libres.db.scheduler import Scheduler
 from tests.concurrency import workers
@@ -51,18 +50,6 @@ def assert_clean(dsn: str) -> None:
         report = integrity.check(session)
     engine.dispose()
     assert report.clean, report.render()
-
-
-@pytest.fixture
-def racing(context: Context) -> Scheduler:
-    # The workers' context is called 'race': the same resource as this one.
-    from libres.context.registry import create_default_registry
-
-    registry = create_default_registry()
-    race_context = registry.register_context('race')
-    race_context.set_setting('dsn', context.get_setting('dsn'))
-    race_context.set_service('session_provider', lambda _: context.get_service('session_provider'))
-    return Scheduler(race_context, 'hall', 'UTC')
 
 
 def test_quota_one_allocations_are_booked_once_each(racing: Scheduler, dsn: str) -> None:
