@@ -452,3 +452,23 @@ def test_a_hold_flushed_before_its_approval_is_confirmed_in_place(
     scheduler.commit()
     assert 'UPDATE' in confirmed.kinds and 'INSERT' not in confirmed.kinds
     assert slot.kind == 'booking' and slots(scheduler) == [('20:00', 'booking', 'held@example.org')]
+
+
+def test_the_window_is_checked_at_the_start_of_what_is_booked(scheduler: Scheduler, now: Clock) -> None:
+    # Slots of an hour: 09:15–10:00 books the slot from 09:00.
+    scheduler.allocate((at(9), at(12)), partly_available=True, raster=60, min_notice=timedelta(hours=1))
+    # A whole allocation: any part of it books all of it.
+    scheduler.allocate((at(14), at(15)), max_advance=timedelta(hours=4))
+    scheduler.commit()
+    now.advance(timedelta(days=7) - timedelta(minutes=50))  # 08:10 on DAY: the earliest start is 09:10
+    with pytest.raises(errors.OutsideBookingWindow) as soon:
+        scheduler.reserve('soon@example.org', (at(9, 15), at(10)))
+    assert str(soon.value).startswith('2031-03-10 09:00 (Europe/Zurich) is outside')
+    scheduler.reserve('fine@example.org', (at(10), at(11)))
+    # The latest start is 12:10: 14:00–15:00 is too late, and so is any part of it.
+    for start in (at(14), at(14, 30)):
+        with pytest.raises(errors.OutsideBookingWindow):
+            scheduler.reserve('late@example.org', (start, at(15)))
+    now.advance(timedelta(hours=2))  # the latest start is 14:10
+    for start in (at(14), at(14, 30)):
+        scheduler.reserve('whole@example.org', (start, at(15)))

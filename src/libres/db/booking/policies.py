@@ -9,7 +9,8 @@ only: a whole allocation has no time around its booking.
 
 It may also have a booking window: a booking starts at least
 ``min_notice`` and at most ``max_advance`` from now
-(:func:`require_in_window`, against ``libres.modules.clock``).
+(:func:`require_in_window`, against ``libres.modules.clock``), where its
+first slot starts (:func:`booked_start`).
 
 A reservation made with a hold (``reserve(..., hold=...)``) takes its
 slots while pending, until ``now + hold`` (:func:`checked_hold`).
@@ -110,6 +111,14 @@ def occupied(allocation: Allocation, start: datetime, end: datetime) -> DatePair
         max(start - (allocation.buffer_before or NO_TIME), allocation._start),
         min(end + (allocation.buffer_after or NO_TIME), allocation._end),
     )
+
+
+def booked_start(allocation: Allocation, start: datetime, end: datetime) -> datetime:
+    """When a booking asked for ``[start, end]`` begins: at its first slot,
+    the start on the raster, or the allocation's start if it is booked whole.
+    The window is checked there: two requests that book the same slots get
+    the same answer."""
+    return next(iter(allocation.all_slots(start, end)))[0]
 
 
 def require_in_window(allocation: Allocation, start: datetime, now: datetime, zone: str) -> None:

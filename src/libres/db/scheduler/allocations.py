@@ -154,9 +154,10 @@ class AllocationsMixin(SchedulerBase[AllocationT, ReservationT]):
         :param buffer_before: a ``timedelta`` on the raster kept free before
             every booking (partly available allocations only); ``buffer_after``
             likewise after it. A buffer never meets a booking or another buffer.
-        :param min_notice: a ``timedelta``: bookings start at least this far
-            from now; ``max_advance`` at most this far (``reserve`` raises
-            ``OutsideBookingWindow``).
+        :param min_notice: a ``timedelta``: bookings start (at their first
+            slot: on the raster, or where a whole allocation starts) at least
+            this far from now; ``max_advance`` at most this far (``reserve``
+            raises ``OutsideBookingWindow``).
         :returns: the new master allocations, flushed, in the order of the dates.
         :raises InvalidAllocationError: a group that is partly available or
             skips overlaps; an end before the start; dates overlapping each other.

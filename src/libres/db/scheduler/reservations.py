@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, inspect, select
 from libres.db.booking import fast_path
 from libres.db.booking.dates import DatePair, Dates
 from libres.db.booking.fast_path import ReserveChecks
-from libres.db.booking.policies import checked_hold, require_in_window
+from libres.db.booking.policies import booked_start, checked_hold, require_in_window
 from libres.db.booking.spots import MasterView, SpotUsages
 from libres.db.booking.targets import booking_targets
 from libres.db.lookups import the_one
@@ -174,7 +174,7 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
         return token
 
     def _require_in_window(self, dates: list[DatePair], own: list[MasterView]) -> None:
-        """Every date starts inside the booking window of the own allocations it meets."""
+        """What every date books of the own allocations it meets starts inside their booking window."""
         windowed = [
             view.allocation for view in own
             if view.allocation.min_notice is not None or view.allocation.max_advance is not None
@@ -185,7 +185,8 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
         for start, end in dates:
             for allocation in windowed:
                 if allocation.overlaps(start, end):
-                    require_in_window(allocation, start, now, self.timezone)
+                    # Where the booking begins, not where it was asked to.
+                    require_in_window(allocation, booked_start(allocation, start, end), now, self.timezone)
 
     def _hold(
         self, rows: list[ReservationT], held_until: datetime, own: list[MasterView],
