@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import delete, text
 from sqlalchemy.orm import Session
 
 from libres.db.booking.engine import Engine
-from libres.db.models import Reservation
+from libres.db.models import Reservation, ReservedSlot
 from libres.db.queries import SESSION_EXPIRY, Queries
 from libres.db.sql import integrity as sql
 from libres.modules import clock, errors
@@ -130,7 +130,11 @@ def repair(session: Session, expired_before: datetime | None = None,
         repaired['orphaned_slots'] = result.rowcount
 
     if before.count('expired_holds'):
-        result = session.execute(text(sql.DELETE_EXPIRED_HOLDS), {'now': clock.now().replace(tzinfo=None)})
+        # An ORM-enabled delete: the session (and a host listening to it) sees it.
+        result = session.execute(
+            delete(ReservedSlot).where(~ReservedSlot.blocking_at(clock.now())),
+            execution_options={'synchronize_session': False},
+        )
         repaired['expired_holds'] = result.rowcount
 
     if before.count('missing_slots'):

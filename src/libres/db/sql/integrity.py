@@ -97,8 +97,6 @@ def checks(holds: bool) -> dict[str, str]:
 def delete_orphaned_slots(holds: bool) -> str:
     return _DELETE_ORPHANED_SLOTS.replace('{owner}', _OWNER if holds else _OWNER_BEFORE_HOLDS)
 
-# Left behind by carts that never came back: nobody booked over them.
-DELETE_EXPIRED_HOLDS = 'DELETE FROM reserved_slots WHERE held_until <= :now'
 
 EXPIRED_CART_SESSIONS = """
     SELECT session_id FROM reservations
