@@ -472,3 +472,131 @@ def test_the_window_is_checked_at_the_start_of_what_is_booked(scheduler: Schedul
     now.advance(timedelta(hours=2))  # the latest start is 14:10
     for start in (at(14), at(14, 30)):
         scheduler.reserve('whole@example.org', (start, at(15)))
+
+
+# --- changing an allocation under holds and buffers ------------------------------------
+
+
+def test_moving_an_allocation_clips_and_extends_its_buffers(scheduler: Scheduler) -> None:
+    allocation = buffered(scheduler)  # 08:00-18:00, 15 minutes before and after
+    book(scheduler, 'early@example.org', at(8), at(9))
+    book(scheduler, 'late@example.org', at(16, 45), at(17, 45))
+    assert [start for start, kind, _ in slots(scheduler) if kind == 'buffer'] == ['09:00', '16:30', '17:45']
+
+    # Shrunk to the bookings: the buffer after the late one falls outside.
+    scheduler.move_allocation(allocation.id, at(8), at(17, 45))
+    scheduler.commit()
+    assert [start for start, kind, _ in slots(scheduler) if kind == 'buffer'] == ['09:00', '16:30']
+
+    # Grown at both ends: the buffers clipped before take their whole time.
+    scheduler.move_allocation(allocation.id, at(7), at(19))
+    scheduler.commit()
+    assert [(start, kind) for start, kind, _ in slots(scheduler) if kind == 'buffer'] == [
+        ('07:45', 'buffer'), ('09:00', 'buffer'), ('16:30', 'buffer'), ('17:45', 'buffer'),
+    ]
+    # A booking itself still may not fall outside.
+    with pytest.raises(errors.AffectedReservationError):
+        scheduler.move_allocation(allocation.id, at(8, 15), at(19))
+    scheduler.rollback()
+
+
+def test_moving_an_allocation_keeps_the_buffers_of_a_hold_held(scheduler: Scheduler, now: Clock) -> None:
+    allocation = buffered(scheduler)
+    held = scheduler.reserve('cart@example.org', (at(8), at(9)), hold=HOLD)
+    scheduler.commit()
+    scheduler.move_allocation(allocation.id, at(7), at(18))
+    scheduler.commit()
+    assert slots(scheduler)[:2] == [('07:45', 'buffer', 'cart@example.org'), ('08:00', 'hold', 'cart@example.org')]
+    # The new buffer is part of the hold: it goes when the hold goes.
+    [buffer_slot] = [s for s in scheduler.session.scalars(sa.select(ReservedSlot)) if s.buffer and s.start.hour == 6]
+    assert buffer_slot.held_until == NOW + HOLD
+    assert len(scheduler.approve_reservations(held)) == 6
+    scheduler.commit()
+    assert {kind for _, kind, _ in slots(scheduler)} == {'booking', 'buffer'}
+
+
+def test_shrinking_a_quota_over_an_expired_hold_removes_the_hold(scheduler: Scheduler, now: Clock) -> None:
+    [master] = scheduler.allocate((at(20), at(22)), quota=3)
+    scheduler.commit()
+    expired = scheduler.reserve('gone@example.org', (at(20), at(22)), hold=HOLD)
+    scheduler.commit()
+    book(scheduler, 'stays@example.org', at(20), at(22))  # on the second spot: the first is held
+    now.advance(HOLD)
+    # The first spot counts as free; the booking moves there, where the
+    # expired hold's slot still is.
+
+    scheduler.change_quota(scheduler.session.get(type(master), master.id), 1)  # type: ignore[arg-type]
+    scheduler.commit()
+    assert slots(scheduler) == [('20:00', 'booking', 'stays@example.org')]
+    # The buyer who let the hold expire finds the spot sold.
+    with pytest.raises(errors.AlreadyReservedError):
+        scheduler.approve_reservations(expired)
+    scheduler.rollback()
+
+
+def test_shrinking_a_quota_keeps_a_live_hold(scheduler: Scheduler, now: Clock) -> None:
+    [master] = scheduler.allocate((at(20), at(22)), quota=3)
+    scheduler.commit()
+    scheduler.reserve('cart@example.org', (at(20), at(22)), hold=HOLD)
+    book(scheduler, 'sold@example.org', at(20), at(22))
+    scheduler.change_quota(scheduler.session.get(type(master), master.id), 2)  # type: ignore[arg-type]
+    scheduler.commit()
+    assert sorted(kind for _, kind, _ in slots(scheduler)) == ['booking', 'hold']
+    with pytest.raises(errors.AffectedReservationError):
+        scheduler.change_quota(scheduler.session.get(type(master), master.id), 1)  # type: ignore[arg-type]
+    scheduler.rollback()
+
+
+def test_changing_a_held_reservation_moves_its_hold(scheduler: Scheduler, now: Clock) -> None:
+    buffered(scheduler)
+    token = scheduler.reserve('cart@example.org', (at(10), at(11)), hold=HOLD)
+    scheduler.commit()
+    [row] = scheduler.reservations_by_token(token)
+    now.advance(timedelta(minutes=5))
+    scheduler.change_reservation(token, row.id, at(14), at(15))
+    scheduler.commit()
+    # Held until the same moment: a change does not prolong the hold.
+    [row] = scheduler.reservations_by_token(token)
+    assert (row.status, row.held_until) == ('pending', NOW + HOLD)
+    assert [(start, kind) for start, kind, _ in slots(scheduler)] == [
+        ('13:45', 'buffer'), ('14:00', 'hold'), ('14:15', 'hold'), ('14:30', 'hold'), ('14:45', 'hold'),
+        ('15:00', 'buffer'),
+    ]
+    assert {s.held_until for s in scheduler.session.scalars(sa.select(ReservedSlot))} == {NOW + HOLD}
+    # Nobody else gets the new time while the hold lives; the old one is free.
+    with pytest.raises(errors.AlreadyReservedError):
+        scheduler.reserve('other@example.org', (at(14), at(15)))
+    scheduler.rollback()
+    book(scheduler, 'other@example.org', at(10), at(11))
+    assert len(scheduler.approve_reservations(token)) == 6
+    scheduler.commit()
+
+
+def test_changing_a_held_reservation_onto_taken_time_keeps_the_hold(
+    scheduler: Scheduler, now: Clock
+) -> None:
+    buffered(scheduler)
+    book(scheduler, 'first@example.org', at(14), at(15))
+    token = scheduler.reserve('cart@example.org', (at(10), at(11)), hold=HOLD)
+    scheduler.commit()
+    [row] = scheduler.reservations_by_token(token)
+    before = slots(scheduler)
+    with pytest.raises(errors.AlreadyReservedError):
+        scheduler.change_reservation(token, row.id, at(14, 30), at(15, 30))
+    scheduler.rollback()
+    assert slots(scheduler) == before
+
+
+def test_changing_an_expired_hold_leaves_a_plain_pending_reservation(
+    scheduler: Scheduler, now: Clock
+) -> None:
+    buffered(scheduler)
+    token = scheduler.reserve('cart@example.org', (at(10), at(11)), hold=HOLD)
+    scheduler.commit()
+    [row] = scheduler.reservations_by_token(token)
+    now.advance(HOLD)
+    scheduler.change_reservation(token, row.id, at(14), at(15))
+    scheduler.commit()
+    [row] = scheduler.reservations_by_token(token)
+    assert (row.status, row.held_until) == ('pending', None)
+    assert slots(scheduler) == []

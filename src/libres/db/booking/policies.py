@@ -102,14 +102,18 @@ def has_buffers(allocation: Allocation) -> bool:
     return allocation.partly_available and bool(allocation.buffer_before or allocation.buffer_after)
 
 
-def occupied(allocation: Allocation, start: datetime, end: datetime) -> DatePair:
+def occupied(
+    allocation: Allocation, start: datetime, end: datetime, within: DatePair | None = None
+) -> DatePair:
     """What a booking of ``[start, end]`` takes on its spot: the range and its
-    buffers, clipped to the allocation."""
+    buffers, clipped to the allocation (or to the span ``within`` it is
+    about to have)."""
     if not has_buffers(allocation):
         return start, end
+    first, last = within or (allocation._start, allocation._end)
     return (
-        max(start - (allocation.buffer_before or NO_TIME), allocation._start),
-        min(end + (allocation.buffer_after or NO_TIME), allocation._end),
+        max(start - (allocation.buffer_before or NO_TIME), first),
+        min(end + (allocation.buffer_after or NO_TIME), last),
     )
 
 

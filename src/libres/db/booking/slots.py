@@ -108,6 +108,31 @@ class Slots:
                 ReservedSlot.start.between(first, last),
                 ~ReservedSlot.blocking_at(now),
             ).scalar_subquery()
+        self._delete_expired_holds(owners, now)
+        if loaded:
+            kept = [slot for slot in spot.reserved_slots if slot.blocks(now) or slot.source_id not in owners]
+            set_committed_value(spot, 'reserved_slots', kept)
+
+    def remove_expired_holds_on(self, spots: list[Allocation]) -> None:
+        """Delete the holds that expired with a slot on one of the spots, whole
+        (their slots on other spots too), before the spots' slots are moved:
+        an expired hold blocks nobody, and its spot counts as free. Reads the
+        spots' collections; issues the delete only if there is such a hold."""
+        now = clock.now()
+        stale = {
+            slot.source_id for spot in spots if not spot.is_transient
+            for slot in spot.reserved_slots if not slot.blocks(now)
+        }
+        if not stale:
+            return
+        self._delete_expired_holds(stale, now)
+        for spot in spots:
+            if not spot.is_transient:
+                kept = [s for s in spot.reserved_slots if s.blocks(now) or s.source_id not in stale]
+                set_committed_value(spot, 'reserved_slots', kept)
+
+    def _delete_expired_holds(self, owners: Any, now: datetime) -> None:
+        """The expired slots of these owners, in one ORM-enabled delete (the session sees it)."""
         self.scope.session.execute(
             delete(ReservedSlot).where(
                 ReservedSlot.source_type == 'reservation',
@@ -116,9 +141,6 @@ class Slots:
             ),
             execution_options={'synchronize_session': 'fetch'},
         )
-        if loaded:
-            kept = [slot for slot in spot.reserved_slots if slot.blocks(now) or slot.source_id not in owners]
-            set_committed_value(spot, 'reserved_slots', kept)
 
     def holds_of(self, rows: list[Reservation]) -> dict[int, list[ReservedSlot]]:
         """The slots of the rows' holds that are still there, by row id."""

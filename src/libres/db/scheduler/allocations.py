@@ -8,11 +8,12 @@ from datetime import date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, not_, select
+from sqlalchemy import delete, func, insert, inspect, not_, select
 from sqlalchemy.orm import Query, lazyload
 
 from libres.context.core import missing
 from libres.context.replicas import on_primary
+from libres.db.booking import buffers
 from libres.db.booking.dates import DatePair, Dates
 from libres.db.booking.policies import checked_policies
 from libres.db.booking.spots import naive_utc
@@ -299,6 +300,8 @@ class AllocationsMixin(SchedulerBase[AllocationT, ReservationT]):
         """Move the booked slots to the first ``new_quota`` spots and delete
         the mirrors left over."""
         allocations: list[Allocation] = [master, *self.allocation_mirrors_by_master(master)]
+        # A spot under an expired hold counts as free: clear it before moving into it.
+        self._engine.slots.remove_expired_holds_on(allocations)
         free = [a for a in allocations if a.is_available()]
         if len(free) < master.quota - new_quota:
             raise errors.AffectedReservationError(None, detail=(
@@ -436,12 +439,18 @@ class AllocationsMixin(SchedulerBase[AllocationT, ReservationT]):
             if new_quota is not None:
                 self.change_quota(member, new_quota)
 
+        # Buffers follow the new edges (libres.db.booking.buffers).
+        kept = [a for a in changing if not (inspect(a).detached or inspect(a).deleted)]
+        span = (new.start, new.end)
+        changed_buffers = [c for a in kept if (c := buffers.change_for(a, span)) is not None]
+        buffers.delete_stale(self.session, changed_buffers)
         for allocation in changing:
             allocation._start = new.start
             allocation._end = new.end
             allocation.group = group or master.group
             if data is not missing:
                 allocation.data = validation.checked_data(data)
+        buffers.add_new(changed_buffers)
 
     def _new_allocation_dates(self, start: datetime, end: datetime, whole_day: bool) -> DatePair:
         """Aware UTC; naive times in the DST gap or repeated hour refused
@@ -488,7 +497,8 @@ class AllocationsMixin(SchedulerBase[AllocationT, ReservationT]):
                 continue
             if allocation.partly_available:
                 for slot in allocation.reserved_slots:
-                    if not new.contains(slot.start, slot.end):
+                    # A buffer follows the new edges; a booked slot must fit.
+                    if not slot.buffer and not new.contains(slot.start, slot.end):
                         raise errors.AffectedReservationError(slot, timezone=self.timezone)
             elif changes_span and allocation.reserved_slots:
                 raise errors.AffectedReservationError(allocation.reserved_slots[0], timezone=self.timezone)

@@ -586,7 +586,9 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
 
         Removes and reserves it again inside a savepoint, keeping its token, id,
         e-mail, data and session; an approved one gets its slots again
-        (flushed). Fires `on_reservation_time_changed` with the old and new times.
+        (flushed), and so does a pending one whose hold lives, held until the
+        same moment (an expired hold is not taken again). Fires
+        `on_reservation_time_changed` with the old and new times.
 
         :param token: the reservation token, a UUID or a string holding one.
         :param id: the `int` id of the reservation.
@@ -647,6 +649,11 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
         token, id = existing.token, existing.id
         email, data, session_id = existing.email, existing.data, existing.session_id
         was_approved = existing.status == 'approved'
+        # A live hold moves with the reservation, held until the same moment
+        # (a change does not prolong it); an expired one is not taken again.
+        held_until = existing.held_until
+        if was_approved or held_until is None or held_until <= clock.now():
+            held_until = None
         old_time = (existing.display_start(), existing.display_end())
 
         with self.session.begin_nested():
@@ -659,9 +666,13 @@ class ReservationsMixin(SchedulerBase[AllocationT, ReservationT]):
             new.id = id
             new.token = token
             new.session_id = session_id
+            if held_until is not None:
+                new.held_until = held_until
             self.session.flush()
             if was_approved:
                 self._engine.slots.write_reservation(new, id)
+            elif held_until is not None:
+                self._engine.slots.write_reservation(new, id, held_until)
             events.on_reservation_time_changed(
                 self.context,
                 new,
