@@ -430,11 +430,14 @@ class Policies(RuleBasedStateMachine):
         ok, _ = self.attempt(label, lambda: self.scheduler.approve_reservations(booking.token), expected)
         if not ok:
             return
-        if not booking.holds():
+        booked_anew = not booking.holds()
+        # Approved before its slots are taken: a pending row with a past
+        # held_until and slots would look like an expired hold to ``free_spots``.
+        booking.kind, booking.held_until = 'approved', None
+        if booked_anew:
             self.book(booking, booking.start, booking.end)
         for index, start in booking.taken:
             assert booking.place.spots[index][start].owner is booking
-        booking.kind, booking.held_until = 'approved', None
 
     @precondition(lambda self: self.pending())
     @rule(data=st.data())
@@ -461,7 +464,8 @@ class Policies(RuleBasedStateMachine):
         self.bookings.remove(booking)
 
     def _movable(self) -> list[Booking]:
-        return [b for b in self.bookings if b.kind == 'approved' and b.spots == 1 and b.place.partly]
+        """Approved and pending reservations of one spot (held, expired or plain)."""
+        return [b for b in self.bookings if b.kind != 'blocker' and b.spots == 1 and b.place.partly]
 
     @precondition(lambda self: self._movable())
     @rule(data=st.data())
@@ -492,7 +496,104 @@ class Policies(RuleBasedStateMachine):
                 booking.taken.append((index, slot_start))
             return
         booking.start, booking.end = start, end
-        self.book(booking, start, end)
+        live_hold = booking.held_until is not None and booking.held_until > self.now
+        if booking.kind == 'approved' or live_hold:
+            self.book(booking, start, end)  # a hold keeps its moment
+        else:
+            booking.held_until = None  # an expired hold is not taken again
+
+    # --- changing allocations ---------------------------------------------------
+
+    def _owners(self, spot: dict[int, Slot]) -> list[Booking]:
+        return list({id(s.owner): s.owner for s in spot.values()}.values())
+
+    def move_outcome(self, place: Place, start: int, end: int) -> Outcome:
+        """What ``move_allocation`` says, in the order it checks."""
+        if any(p is not place and p.start < end and start < p.end for p in self.places):
+            return errors.OverlappingAllocationError
+        moves = (start, end) != (place.start, place.end)
+        for spot in place.spots:
+            for slot_start, slot in spot.items():
+                if place.partly and not slot.buffer and not start <= slot_start < end:
+                    return errors.AffectedReservationError
+                if not place.partly and moves:
+                    return errors.AffectedReservationError
+        for booking in self.pending():
+            if booking.place is place and (moves if not place.partly else not (
+                    start <= booking.row_start and booking.row_end <= end)):
+                return errors.AffectedPendingReservationError
+        return None
+
+    def rewrite_buffers(self, place: Place) -> None:
+        """Each owner's buffers on each spot, clipped to the place's new span."""
+        for index, spot in enumerate(place.spots):
+            for owner in self._owners(spot):
+                if owner.kind == 'blocker':
+                    continue
+                booked = sorted(s for s, slot in spot.items() if slot.owner is owner and not slot.buffer)
+                for slot_start in [s for s, slot in spot.items() if slot.owner is owner and slot.buffer]:
+                    del spot[slot_start]
+                    owner.taken.remove((index, slot_start))
+                first, last = place.occupied(booked[0], booked[-1] + place.raster)
+                for slot_start in place.slot_starts(first, last):
+                    if slot_start not in booked:
+                        assert slot_start not in spot, 'a new buffer met a slot'
+                        spot[slot_start] = Slot(owner, True)
+                        owner.taken.append((index, slot_start))
+
+    @precondition(lambda self: self.places)
+    @rule(data=st.data())
+    def move_allocation(self, data: st.DataObject) -> None:
+        """Shift or resize an allocation on its raster (bookings, holds and
+        buffers on it)."""
+        place = data.draw(st.sampled_from(self.places), label='place')
+        step = place.raster
+        start = place.start + step * data.draw(st.integers(-2, 2), label='start by')
+        end = place.end + step * data.draw(st.integers(-2, 2), label='end by')
+        if end <= start or start < 0 or end > 24 * 60:
+            return
+        expected = self.move_outcome(place, start, end)
+        ok, _ = self.attempt('move_allocation', lambda: self.scheduler.move_allocation(
+            place.id, at(start), at(end)), expected)
+        if ok:
+            place.start, place.end = start, end
+            self.rewrite_buffers(place)
+
+    @precondition(lambda self: self.places)
+    @rule(data=st.data())
+    def change_quota(self, data: st.DataObject) -> None:
+        """Grow or shrink a quota: an expired hold on the allocation goes
+        (its spot counts as free), the booked spots close up to the front."""
+        place = data.draw(st.sampled_from(self.places), label='place')
+        quota = data.draw(st.integers(1, 4), label='quota')
+        whole = place.slot_starts(place.start, place.end)
+        free = [i for i in range(place.quota) if place.free(i, whole, self.now)]
+        shrinks_by = place.quota - quota
+        expected = errors.AffectedReservationError if len(free) < shrinks_by else None
+        ok, _ = self.attempt('change_quota', lambda: self.scheduler.change_quota(
+            self.scheduler.allocation_by_id(place.id), quota), expected)
+        if not ok:
+            return
+        if quota > place.quota:
+            place.spots.extend({} for _ in range(quota - place.quota))
+        elif quota < place.quota:
+            for spot in place.spots:
+                for owner in self._owners(spot):
+                    if owner.expired(self.now):
+                        self.release(owner)
+            booked = [spot for i, spot in enumerate(place.spots) if i not in free]
+            place.spots = booked + [{} for _ in range(quota - len(booked))]
+            self.renumber(place)
+        place.quota = quota
+
+    def renumber(self, place: Place) -> None:
+        """Rebuild every owner's ``taken`` from the spots after they moved."""
+        owners = {id(s.owner): s.owner for spot in place.spots for s in spot.values()}
+        for owner in owners.values():
+            owner.taken = []
+        for index, spot in enumerate(place.spots):
+            for slot_start, slot in spot.items():
+                slot.owner.taken.append((index, slot_start))
 
     # --- blockers -------------------------------------------------------------
 
