@@ -148,6 +148,18 @@ def test_change_rule_keeps_a_count(scheduler: Scheduler) -> None:
     assert 'COUNT=6' in change.new.rrule
 
 
+def test_change_rule_times_are_of_the_day_of_the_following_occurrence(scheduler: Scheduler) -> None:
+    # Hourly, 20:00 and 23:00: from the 1st on, the times move to 00:00-01:00
+    # of the day of the next occurrence (the 1st), not of the day after.
+    rule = scheduler.add_rule('FREQ=HOURLY;INTERVAL=3;COUNT=2', datetime(2031, 6, 1, 20),
+                              datetime(2031, 6, 1, 21), horizon=timedelta(days=2))
+    change = scheduler.change_rule(rule.id, date(2031, 6, 1), start_time=time(0), end_time=time(1))
+    assert change.old is None
+    assert local_spans(scheduler.allocations_by_rule(change.new.id)) == [
+        (datetime(2031, 6, 1, 0), datetime(2031, 6, 1, 1)), (datetime(2031, 6, 1, 3), datetime(2031, 6, 1, 4)),
+    ]
+
+
 def test_stop_keeps_the_allocations_and_makes_no_more(scheduler: Scheduler) -> None:
     rule = opening_hours(scheduler)
     assert scheduler.stop_rule(rule.id).stopped

@@ -391,7 +391,9 @@ class Calendar(RuleBasedStateMachine):
         cut = 24 * day
         before = [h for h in old.hours if h < cut]
         following = [h for h in old.hours if h >= cut]
-        new_first = following[0] + shift if following else 0
+        # start_time is a time of day on the day of the following occurrence:
+        # 23:00 shifted by an hour is 00:00 of that same day, not of the next.
+        new_first = following[0] - following[0] % 24 + (following[0] + shift) % 24 if following else 0
         if following and new_first % 24 + old.length > 23:
             return  # the new times would leave the day
         remaining = len(old.hours) - len(before)

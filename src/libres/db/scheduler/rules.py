@@ -133,7 +133,9 @@ class RulesMixin:
         :param rule_id: the rule's UUID (or a string holding one), or the `AllocationRule`.
         :param effective_from: a `date` (not a `datetime`).
         :param rrule: new RRULE text, or `None` to keep it; likewise the times of
-            day, the horizon, `data` and the other options of `add_rule`.
+            day, the horizon, `data` and the other options of `add_rule`. With
+            the RRULE kept, the new times are of the day of the rule's first
+            occurrence from `effective_from` on.
         :returns: a `RuleChange` naming the old and the new rule.
         :raises InvalidRuleError: `effective_from` is not a date, the rule is
             stopped, or the new rule yields no occurrence.
