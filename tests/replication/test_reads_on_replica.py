@@ -93,6 +93,7 @@ def all_reads(scheduler: Scheduler) -> list[Any]:
     return [
         scheduler.availability(start, end),
         scheduler.search_allocations(start, end),
+        scheduler.search_allocations(start, end, minspots=1),
         scheduler.reserved_slots_by_range(start, end),
         list(scheduler.allocations_with_availability_by_range(start, end)),
         scheduler.queries.availability_by_range(*aware, resources),

@@ -222,6 +222,23 @@ def _by_day_statement() -> Select[Any]:
     )
 
 
+@lru_cache(maxsize=1)
+def _by_span_statement() -> Select[Any]:
+    rows = _per_row(START, END, RESOURCES)
+    return select(rows.c.start, *_sums(rows)).group_by(rows.c.start)
+
+
+def mean_by_span(
+    session: Session, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
+) -> dict[datetime, float]:
+    """Per master in the range, by its start: the mean availability of its
+    spots, which ``mean_in_range`` gives for the master's own span (a master
+    and its mirrors share their span, and no other allocation of the
+    resources overlaps it). One query for ``search_allocations(minspots=)``."""
+    rows = session.execute(_by_span_statement(), parameters(start, end, resources))
+    return {row_start: mean_of_spots(total, count, expected) for row_start, total, count, expected in rows}
+
+
 def mean_in_range(
     session: Session, start: datetime, end: datetime, resources: Iterable[uuid.UUID]
 ) -> float:

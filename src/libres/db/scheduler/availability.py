@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from typing import Any, Literal, overload
@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Query, aliased, lazyload
 
 from libres.context.replicas import replica_read
+from libres.db import availability_rows
 from libres.db.free_intervals import FreeInterval, free_intervals_of
 from libres.db.gc_pause import collector_paused_for
 from libres.db.models import Allocation
@@ -169,8 +170,10 @@ class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
         keeps = _SearchFilter(self, window, weekdays(days) if days else None, whole_day,
                               minspots, available_only)
         candidates, in_range, keeps.checks_window = self._search_candidates(
-            start, end, window, available_only or bool(minspots), keeps.exposes_everything
+            start, end, window, available_only, keeps.exposes_everything
         )
+        if minspots and candidates:
+            keeps.read_availabilities(candidates)
         grouped = self._groups_with_several(in_range) if candidates else set()
         found: list[AllocationT] = []
         seen_groups: set[Any] = set()
@@ -352,6 +355,27 @@ class _SearchFilter:
         self.available_only = available_only
         self.checks_window = True  # unless the candidates were picked in the window
         self.exposes_everything = scheduler.exposes_everything()
+        self.availabilities: dict[datetime, float] | None = None
+
+    def read_availabilities(self, candidates: Sequence[Allocation]) -> None:
+        """Every candidate's ``scheduler.availability`` over its span, in one
+        query, when that method is the plain one: a host that replaces it (on
+        the class or the instance), or ``Queries.availability_by_range``, or
+        hides allocations, or has blocking resources, is asked per candidate."""
+        scheduler = self.scheduler
+        plain = (
+            not scheduler.blocking_resources
+            and 'availability' not in vars(scheduler)
+            and type(scheduler).availability is AvailabilityMixin.availability
+            and 'availability_by_range' not in vars(scheduler.queries)
+            and type(scheduler.queries).availability_by_range is Queries.availability_by_range
+            and self.exposes_everything and scheduler.queries.exposes_everything()
+        )
+        if plain:
+            first = min(a._start for a in candidates)
+            last = max(a._end for a in candidates)
+            self.availabilities = availability_rows.mean_by_span(
+                scheduler.session, first, last, [scheduler.resource])
 
     def __call__(self, allocation: Allocation) -> bool:
         return self._shown(allocation) and self._has_room(allocation)
@@ -375,8 +399,11 @@ class _SearchFilter:
             if allocation.find_spot(s, e) is None:
                 return False
         if self.minspots:
-            # Looked up on the instance: consumers replace it.
-            availability = self.scheduler.availability(allocation.start, allocation.end)
+            if self.availabilities is not None:
+                availability = self.availabilities[allocation._start]
+            else:
+                # Looked up on the instance: consumers replace it.
+                availability = self.scheduler.availability(allocation.start, allocation.end)
             if self.minspots / allocation.quota * 100 > availability:
                 return False
         return True
