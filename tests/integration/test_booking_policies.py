@@ -600,3 +600,16 @@ def test_changing_an_expired_hold_leaves_a_plain_pending_reservation(
     [row] = scheduler.reservations_by_token(token)
     assert (row.status, row.held_until) == ('pending', None)
     assert slots(scheduler) == []
+
+
+def test_a_hold_changed_before_its_flush_is_approved_at_its_new_time(scheduler: Scheduler, now: Clock) -> None:
+    buffered(scheduler)
+    token = scheduler.reserve('cart@example.org', (at(10), at(11)), hold=HOLD)
+    [row] = scheduler.reservations_by_token(token)
+    scheduler.change_reservation(token, row.id, at(14), at(15))
+    assert len(scheduler.approve_reservations(token)) == 6
+    scheduler.commit()
+    assert [(start, kind) for start, kind, _ in slots(scheduler)] == [
+        ('13:45', 'buffer'), ('14:00', 'booking'), ('14:15', 'booking'), ('14:30', 'booking'),
+        ('14:45', 'booking'), ('15:00', 'buffer'),
+    ]
