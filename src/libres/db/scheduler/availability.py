@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from typing import Any, Literal, overload
 
-from sqlalchemy import Integer, any_, bindparam, func, select
+from sqlalchemy import UUID, Integer, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Query, aliased, lazyload
+from sqlalchemy.orm import aliased, lazyload
 
 from libres.context.replicas import replica_read
 from libres.db import availability_rows
@@ -169,12 +170,12 @@ class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
         window = TimeWindow(self.timezone, start, end)
         keeps = _SearchFilter(self, window, weekdays(days) if days else None, whole_day,
                               minspots, available_only)
-        candidates, in_range, keeps.checks_window = self._search_candidates(
+        candidates, keeps.checks_window = self._search_candidates(
             start, end, window, available_only, keeps.exposes_everything
         )
         if minspots and candidates:
             keeps.read_availabilities(candidates)
-        grouped = self._groups_with_several(in_range) if candidates else set()
+        grouped = self._groups_with_several({a.group for a in candidates}) if candidates else set()
         found: list[AllocationT] = []
         seen_groups: set[Any] = set()
         for allocation in candidates:
@@ -210,29 +211,34 @@ class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
     def _search_candidates(
         self, start: datetime, end: datetime, window: TimeWindow, reads_slots: bool,
         exposes_everything: bool,
-    ) -> tuple[list[AllocationT], Query[AllocationT], bool]:
-        """The masters in range (as objects), the query they came from, and
-        whether the window must still be checked on them."""
-        in_range = self.allocations_in_range(start, end)
+    ) -> tuple[list[AllocationT], bool]:
+        """The masters in range (as objects), ordered by start, and whether
+        the window must still be checked on them."""
+        query = self.allocations_in_range(start, end)
         # A narrow window keeps few rows: pick them from plain columns first
         # and build objects only for those. A wide one keeps most, so that
         # extra read costs more than the objects it spares.
         in_window_already = exposes_everything and window.share_of_day() < NARROW_WINDOW
         if in_window_already:
-            columns = in_range.with_entities(
+            columns = query.with_entities(
                 Allocation.id, Allocation._start, Allocation._end, Allocation._raster
             )
             with collector_paused_for(self.context):
                 rows = columns.all()
             ids = [id for id, a_start, a_end, raster in rows if window.overlaps(a_start, a_end, raster)]
             if len(ids) < len(rows):
-                in_range = in_range.filter(Allocation.id == any_(array_of(ids, Integer)))
-        ordered = in_range.order_by(Allocation._start)
+                # By primary key alone: the rows were just picked in this
+                # transaction, and any other condition could lead the planner
+                # without statistics back to a scan of the whole resource.
+                query = self.session.query(Allocation).filter(  # type: ignore[assignment]
+                    Allocation.id == any_(array_of(ids, Integer))
+                )
+        ordered = query.order_by(Allocation._start)
         if not reads_slots:
             # Only the spot checks read the slots; the caller may still load them.
             ordered = ordered.options(lazyload(Allocation.reserved_slots))
         with collector_paused_for(self.context):
-            return ordered.all(), in_range, not in_window_already
+            return ordered.all(), not in_window_already
 
     def _with_other_members(self, found: list[AllocationT], groups: set[Any]) -> list[AllocationT]:
         """``found`` and the other members of its groups, marked as extra."""
@@ -242,19 +248,20 @@ class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
             extra.is_extra_result = True  # type: ignore[attr-defined]
         return sorted(found + extras, key=lambda a: a._start)
 
-    def _groups_with_several(self, candidates: Query[AllocationT]) -> set[Any]:
-        """The groups among the candidates' that hold more than one allocation
-        of their resource (``Allocation.in_group``), in one query."""
-        # Counted once per distinct group through the group index; the
+    def _groups_with_several(self, groups: set[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of ``groups`` that hold more than one allocation of this
+        resource (``Allocation.in_group``), in one query."""
+        # Counted per group through the group index, one lookup each; the
         # resource is an aggregate filter, not an index condition (unanalysed,
         # the planner paired the group index with a scan of the resource's
-        # whole GiST index, once per candidate).
-        their_groups = candidates.with_entities(Allocation.group.label('group')).distinct().subquery()
+        # whole GiST index, once per group).
+        given = func.unnest(bindparam('groups', list(groups), type_=ARRAY(UUID))).alias('given')
+        group = given.column
         member = aliased(Allocation)
         members = select(func.count().filter(member.resource == self.resource)).where(
-            member.group == their_groups.c.group
+            member.group == group
         ).scalar_subquery()
-        return set(self.session.scalars(select(their_groups.c.group).where(members > 1)))
+        return set(self.session.scalars(select(group).select_from(given).where(members > 1)))
 
     @overload
     def reserved_slots_by_range(
