@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -22,7 +23,7 @@ from libres.context.replicas import replica_read
 from libres.db import availability_rows
 from libres.db.models import Allocation, Reservation, ReservedSlot
 from libres.db.models.allocation import partition_flags
-from libres.db.overlap import overlaps
+from libres.db.overlap import overlap_hint, overlaps
 from libres.modules import clock, errors, events, validation
 from libres.modules.dates import utcnow
 from libres.modules.rasterizer import MIN_RASTER, iterate_span, rasterize_span
@@ -284,8 +285,9 @@ class Queries(ContextServicesMixin):
             resource,
             blocking_resources,
         )
+        taken = TakenSlices(reserved, blocked)
         for allocation in allocations:
-            yield (allocation, *_blocking_availability(allocation, reserved, blocked, normalize_dst))
+            yield (allocation, *_blocking_availability(allocation, taken, normalize_dst))
 
     @replica_read
     def allocations_with_availability_by_range(
@@ -317,8 +319,11 @@ class Queries(ContextServicesMixin):
         validation.check_uuid(resource, 'resource')
         # The availability comes from one read of the slots in the range;
         # the allocations' own slot collections load only if touched.
+        # The GiST condition next to the resource: the range is an index
+        # condition, with or without statistics (see ``overlap_hint``).
         query = self.all_allocations_in_range(start, end).filter(
-            Allocation.mirror_of == resource, Allocation.resource == resource
+            Allocation.mirror_of == resource, Allocation.resource == resource,
+            overlap_hint(start, end),
         ).options(lazyload(Allocation.reserved_slots)).order_by(Allocation._start)
         exposed = [a for a in query if self.is_allocation_exposed(a)]
         return self.availability_and_partitions_by_allocations(
@@ -502,18 +507,37 @@ def _slots_in_range() -> Select[Any]:
     )
 
 
+class TakenSlices:
+    """The 5-minute slices a range's slots take (``reserved_slots_by_range``),
+    with their starts sorted, so that an allocation looks at the taken
+    slices inside it only, not at each of its own slices."""
+
+    def __init__(self, reserved: dict[datetime, int], blocked: set[datetime]) -> None:
+        self.reserved = reserved
+        self.blocked = blocked
+        self._starts = sorted(reserved.keys() | blocked)
+
+    def most_used(self, start: datetime, end: datetime, quota: int) -> int:
+        """The most spots taken on any slice of the span (a blocked one takes
+        the whole quota): the slices ``iterate_span(start, end, 5)`` walks."""
+        first, last = rasterize_span(start, end, MIN_RASTER)
+        starts = self._starts
+        used = 0
+        for index in range(bisect_left(starts, first), bisect_right(starts, last)):
+            slice_start = starts[index]
+            used = max(used, quota if slice_start in self.blocked else self.reserved.get(slice_start, 0))
+        return used
+
+
 def _blocking_availability(
     allocation: Allocation,
-    reserved: dict[datetime, int],
-    blocked: set[datetime],
+    taken: TakenSlices,
     normalize_dst: bool,
 ) -> tuple[float, list[tuple[float, bool]]]:
     quota = allocation.quota
+    reserved, blocked = taken.reserved, taken.blocked
     if not allocation.partly_available:
-        used = 0
-        for slice_start, _ in iterate_span(allocation._start, allocation._end, MIN_RASTER):
-            used = max(used, quota if slice_start in blocked else reserved.get(slice_start, 0))
-        left = max(0, quota - used)
+        left = max(0, quota - taken.most_used(allocation._start, allocation._end, quota))
         return 100.0 * left / quota, [(100.0, left == 0)]
     if quota > 1:
         raise errors.NotSupported(
