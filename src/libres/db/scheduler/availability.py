@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from typing import Any, Literal, overload
 
-from sqlalchemy import UUID, Integer, any_, bindparam, func, select
+from sqlalchemy import Integer, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import aliased, lazyload
 
@@ -17,6 +17,7 @@ from libres.db import availability_rows
 from libres.db.free_intervals import FreeInterval, free_intervals_of
 from libres.db.gc_pause import collector_paused_for
 from libres.db.models import Allocation
+from libres.db.models.types.uuid_type import UUID
 from libres.db.queries import Queries
 from libres.db.scheduler.allocations import weekdays
 from libres.db.scheduler.base import AllocationT, ReservationT, SchedulerBase
