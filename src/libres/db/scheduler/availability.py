@@ -228,12 +228,9 @@ class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
                 rows = columns.all()
             ids = [id for id, a_start, a_end, raster in rows if window.overlaps(a_start, a_end, raster)]
             if len(ids) < len(rows):
-                # By primary key alone: the rows were just picked in this
-                # transaction, and any other condition could lead the planner
-                # without statistics back to a scan of the whole resource.
-                query = self.session.query(Allocation).filter(  # type: ignore[assignment]
-                    Allocation.id == any_(array_of(ids, Integer))
-                )
+                # Within the range's index read: an array of ids alone leaves
+                # PostgreSQL 15 without statistics a sequential scan.
+                query = query.filter(Allocation.id == any_(array_of(ids, Integer)))
         ordered = query.order_by(Allocation._start)
         if not reads_slots:
             # Only the spot checks read the slots; the caller may still load them.
