@@ -34,5 +34,13 @@ def overlap_hint(start: Any, end: Any) -> Any:
     )
 
 
+def on_resource_overlapping(resource: Any, start: Any, end: Any) -> Any:
+    """The rows of one resource whose span may overlap [start, end], as the
+    GiST index reads them: give it next to ``overlaps(start, end)``. Without
+    statistics, the planner otherwise reads every row of the resource
+    through ``mirror_resource_ix`` and filters the range."""
+    return and_(Allocation.resource == resource, overlap_hint(start, end))
+
+
 def _timestamp(value: Any) -> Any:
     return value if isinstance(value, ColumnElement) else literal(value, UTCDateTime())

@@ -23,7 +23,7 @@ from libres.context.replicas import replica_read
 from libres.db import availability_rows
 from libres.db.models import Allocation, Reservation, ReservedSlot
 from libres.db.models.allocation import partition_flags
-from libres.db.overlap import overlap_hint, overlaps
+from libres.db.overlap import on_resource_overlapping, overlaps
 from libres.modules import clock, errors, events, validation
 from libres.modules.dates import utcnow
 from libres.modules.rasterizer import MIN_RASTER, iterate_span, rasterize_span
@@ -319,11 +319,8 @@ class Queries(ContextServicesMixin):
         validation.check_uuid(resource, 'resource')
         # The availability comes from one read of the slots in the range;
         # the allocations' own slot collections load only if touched.
-        # The GiST condition next to the resource: the range is an index
-        # condition, with or without statistics (see ``overlap_hint``).
         query = self.all_allocations_in_range(start, end).filter(
-            Allocation.mirror_of == resource, Allocation.resource == resource,
-            overlap_hint(start, end),
+            Allocation.mirror_of == resource, on_resource_overlapping(resource, start, end)
         ).options(lazyload(Allocation.reserved_slots)).order_by(Allocation._start)
         exposed = [a for a in query if self.is_allocation_exposed(a)]
         return self.availability_and_partitions_by_allocations(

@@ -21,7 +21,7 @@ from typing_extensions import TypeVar
 from libres.db.booking.scope import BookingScope, visible_resources
 from libres.db.lookups import the_one
 from libres.db.models import Allocation, Reservation, ReservationBlocker, ReservedSlot
-from libres.db.overlap import overlap_hint
+from libres.db.overlap import on_resource_overlapping
 from libres.modules import errors, validation
 
 #: The allocation and reservation classes of a scheduler (``allocation_cls``,
@@ -185,11 +185,8 @@ class Records(Generic[AllocationT, ReservationT]):
         base = self.managed_allocations() if managed_only else self.visible_allocations()
         query = self.scope.queries.allocations_in_range(base, start, end)
         if masters_only and managed_only:
-            # The masters' resource is this one: named, together with the
-            # implied GiST condition, it leads the planner to the overlapping
-            # rows, with or without statistics, instead of all of the
-            # resource's rows through ``mirror_resource_ix``.
-            query = query.filter(Allocation.resource == self.scope.resource, overlap_hint(start, end))
+            # The masters' resource is this one (see ``on_resource_overlapping``).
+            query = query.filter(on_resource_overlapping(self.scope.resource, start, end))
         elif masters_only:
             query = query.filter(Allocation.resource == Allocation.mirror_of)
         return query
