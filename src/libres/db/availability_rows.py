@@ -77,9 +77,25 @@ def possible_slots(allocations: CTE, *columns: Any, booked_time_only: bool = Tru
     allocation; a lookup per allocation, a sequential scan of a small slot
     table for each one.)
     """
-    resources = select(func.array_agg(allocations.c.resource.distinct())).scalar_subquery()
-    first = select(func.min(allocations.c._start)).scalar_subquery()
-    last = select(func.max(allocations.c._end)).scalar_subquery()
+    # The three values in one pass over the allocations: grouped by resource
+    # (hashed, where a DISTINCT would sort every row), then one row.
+    per_resource = (
+        select(
+            allocations.c.resource,
+            func.min(allocations.c._start).label('first'),
+            func.max(allocations.c._end).label('last'),
+        )
+        .group_by(allocations.c.resource)
+        .subquery()
+    )
+    bounds = select(
+        func.array_agg(per_resource.c.resource).label('resources'),
+        func.min(per_resource.c.first).label('first'),
+        func.max(per_resource.c.last).label('last'),
+    ).cte(f'{allocations.name}_bounds')
+    resources = select(bounds.c.resources).scalar_subquery()
+    first = select(bounds.c.first).scalar_subquery()
+    last = select(bounds.c.last).scalar_subquery()
     kind = ReservedSlot.booked_time_at(NOW) if booked_time_only else ReservedSlot.blocking_at(NOW)
     return select(*columns).where(
         # Cast: ANY of an array value, not of the subquery's rows.
