@@ -46,11 +46,13 @@ class Workload:
     title: str
     unit: str  # what one operation is, for the table
     floor: bool = False
+    orm_floor: bool = False
     sizes: tuple[str, ...] = ('quick', 'full')
 
 
 WORKLOADS = [
-    Workload('reserve_approve', 'reserve + approve + commit, 1 h at raster 15', 'bookings', floor=True),
+    Workload('reserve_approve', 'reserve + approve + commit, 1 h at raster 15', 'bookings', floor=True,
+             orm_floor=True),
     Workload('quota', 'single tickets on one allocation with quota 200 (60 quick)', 'tickets'),
     Workload('race', '8 processes racing for the same 50 slots (20 quick)', 'bookings', floor=True),
     Workload('search_year', 'search_allocations over a year, 30 % booked (4 weeks quick)', 'calls'),
@@ -182,15 +184,15 @@ def table(results: dict[str, dict[str, Runs]]) -> str:
     lines = [
         '| workload | ours | published 1.4.0 | ratio | first call ms ours / published '
         '| p50 / p95 ms ours | p50 / p95 ms published | SQL/op ours | SQL/op published '
-        '| floor (plain psycopg) | ours / floor |',
-        '|---|---|---|---|---|---|---|---|---|---|---|',
+        '| floor (plain psycopg) | ours / floor | ORM floor (bare SQLAlchemy) | ours / ORM floor |',
+        '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ]
     for workload in WORKLOADS:
         if workload.name not in results:
             continue
         runs = results[workload.name]
         ours, published = runs['ours'], runs['published']
-        floor = runs.get('floor')
+        floor, orm_floor = runs.get('floor'), runs.get('orm_floor')
         cells = [
             workload.title,
             _rate(ours, workload),
@@ -203,6 +205,8 @@ def table(results: dict[str, dict[str, Runs]]) -> str:
             _count(published.statements_per_operation),
             _rate(floor, workload) if floor else '–',
             f'{ours.rate / floor.rate:.2f}' if floor else '–',
+            _rate(orm_floor, workload) if orm_floor else '–',
+            f'{ours.rate / orm_floor.rate:.2f}' if orm_floor else '–',
         ]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
@@ -300,6 +304,8 @@ def main() -> None:
                 runs = results[state, driver][workload.name] = {'ours': Runs(), 'published': Runs()}
                 if floor is not None:
                     runs['floor'] = floor
+                if workload.orm_floor:
+                    runs['orm_floor'] = Runs()
             for _ in range(rounds):
                 for driver in args.drivers:
                     runs = results[state, driver][workload.name]
@@ -307,6 +313,10 @@ def main() -> None:
                         target = database(f'bench_{side}').replace('+psycopg:', f'+{driver}:')
                         runs[side].outcomes.append(
                             run_once(python, ['bench/workloads.py'], workload.name, target, args.size, state))
+                    if workload.orm_floor:
+                        target = database('bench_orm_floor').replace('+psycopg:', f'+{driver}:')
+                        runs['orm_floor'].outcomes.append(
+                            run_once(ours, ['-m', 'bench.orm_floor'], workload.name, target, args.size, state))
                 if floor is not None:
                     floor.outcomes.append(run_once(ours, ['-m', 'bench.floor'], workload.name,
                                                    database('bench_floor'), args.size, state))
