@@ -229,11 +229,13 @@ def test_search_reads_group_sizes_through_the_group_index(calendar: Calendar, op
     plans = explained(room, lambda: found.extend(room.search_allocations(
         FIRST.replace(hour=8), end, **options)))
     assert found
+    # Counted in the statement that reads the objects, a lookup per object.
     groups = [plan for sql, plan in plans if 'count(*) FILTER' in sql and '"group"' in sql]
     assert len(groups) == 1
     assert 'ix_allocations_group' in groups[0], groups[0]
-    # The resource filters the count: the GiST of (resource, span) is not scanned per group.
-    assert 'allocations_no_overlap' not in groups[0], groups[0]
+    # The resource filters the count: the GiST of (resource, span) serves the
+    # range at most once, never the lookup of each group.
+    assert groups[0].count('allocations_no_overlap') <= 1, groups[0]
     assert_index_driven(plans, calendar.state)
 
 
@@ -252,7 +254,7 @@ def test_search_reads_the_span_and_the_picked_objects_by_the_gist_index(
     plans = explained(room, lambda: found.extend(room.search_allocations(
         FIRST.replace(hour=8), end, **options)))
     assert found
-    reads = [plan for sql, plan in plans if 'FROM allocations' in sql and 'count(*)' not in sql]
+    reads = [plan for sql, plan in plans if 'FROM allocations' in sql]
     assert len(reads) == 2, plans
     for plan in reads:
         assert 'allocations_no_overlap' in plan and 'tsrange' in plan.split('Index Cond')[1], plan

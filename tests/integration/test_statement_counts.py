@@ -279,3 +279,32 @@ def test_a_calendar_read_costs_two_statements_however_many_allocations(scheduler
     assert sent.kinds == ['SELECT', 'WITH']
     assert len(rows) == len(hours)
     assert sorted(availability for _, availability, _ in rows)[:2] == [50.0, 100.0]
+
+
+def test_a_search_reads_its_objects_with_their_group_sizes(scheduler: Scheduler) -> None:
+    first = datetime(2030, 10, 7)
+    hours = [(first + timedelta(hours=h), first + timedelta(hours=h + 1)) for h in range(24 * 14)]
+    scheduler.allocate(hours)
+    later = first + timedelta(days=20)
+    pair = scheduler.allocate([(later.replace(hour=9), later.replace(hour=9, minute=30)),
+                               (later.replace(hour=10), later.replace(hour=10, minute=30))], grouped=True)
+    scheduler.commit()
+    group = pair[0].group
+    windows = {
+        'narrow': (first.replace(hour=9), later.replace(hour=11)),
+        'wide': (first, later.replace(hour=23, minute=59)),
+    }
+    for name, (start, end) in windows.items():
+        with captured_statements(scheduler) as sent:
+            found = scheduler.search_allocations(start, end, strict=True)
+        # A narrow window picks its rows from plain columns first; either way
+        # the objects come with their group sizes: no statement per group
+        # (strict: the other members of a group found are not looked up).
+        assert len(sent.kinds) == (2 if name == 'narrow' else 1), (name, sent.kinds)
+        assert len(found) == (14 * 2 + 2 if name == 'narrow' else 14 * 24 + 2), name
+        assert [a.group for a in found].count(group) == 2
+        assert all(a.in_group == (a.group == group) for a in found)
+        # Only the grouped pair, as `groups=` picks by the same sizes.
+        assert {a.id for a in scheduler.search_allocations(start, end, groups='yes', strict=True)} == {
+            a.id for a in pair}
+        scheduler.commit()

@@ -108,6 +108,19 @@ def naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
+def group_size() -> Any:
+    """How many allocations of an allocation's resource share its group (more
+    than one: ``Allocation.in_group``), as a column correlated to the
+    enclosing query's ``allocations``. The group index finds the members; the
+    resource filters the count, so the planner cannot pair the lookup with a
+    scan of the resource's whole GiST index (as it did, without statistics,
+    for a resource condition), once per allocation."""
+    member = aliased(Allocation)
+    return select(func.count().filter(member.resource == Allocation.resource)).where(
+        member.group == Allocation.group
+    ).scalar_subquery()
+
+
 @lru_cache(maxsize=64)
 def masters_statement(
     pairs: int, next_reservation_id: bool = False, several_resources: bool = True
@@ -120,11 +133,6 @@ def masters_statement(
     One resource is compared as a plain parameter: a list is expanded into
     the statement on every run.
     """
-    member = aliased(Allocation)
-    # The resource filters the aggregate: only the group index can serve the lookup.
-    group_size = select(func.count().filter(member.resource == Allocation.resource)).where(
-        member.group == Allocation.group
-    ).scalar_subquery()
     now = bindparam('now', type_=UTCDateTime())
     blocking = ReservedSlot.blocking_at(now)
     taken = select(func.array_agg(ReservedSlot.start).filter(blocking)).where(
@@ -140,7 +148,7 @@ def masters_statement(
         ranges.append(and_(overlap_hint(start, end), overlaps(start, end)))
     resources: Any = bindparam('resources', expanding=True)
     resource: Any = bindparam('resource', type_=Allocation.resource.type)
-    columns: list[Any] = [Allocation, group_size, taken, expired]
+    columns: list[Any] = [Allocation, group_size(), taken, expired]
     if next_reservation_id:
         # Uncorrelated: evaluated once per statement, not once per row.
         columns.append(

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from typing import Any, Literal, overload
 
-from sqlalchemy import Integer, any_, bindparam, func, select
+from sqlalchemy import Integer, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import aliased, lazyload
+from sqlalchemy.orm import lazyload
 
 from libres.context.replicas import replica_read
 from libres.db import availability_rows
+from libres.db.booking.spots import group_size
 from libres.db.free_intervals import FreeInterval, free_intervals_of
 from libres.db.gc_pause import collector_paused_for
 from libres.db.models import Allocation
-from libres.db.models.types.uuid_type import UUID
 from libres.db.queries import Queries
 from libres.db.scheduler.allocations import weekdays
 from libres.db.scheduler.base import AllocationT, ReservationT, SchedulerBase
@@ -175,14 +174,13 @@ class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
             start, end, window, available_only, keeps.exposes_everything
         )
         if minspots and candidates:
-            keeps.read_availabilities(candidates)
-        grouped = self._groups_with_several({a.group for a in candidates}) if candidates else set()
+            keeps.read_availabilities([allocation for allocation, _ in candidates])
         found: list[AllocationT] = []
         seen_groups: set[Any] = set()
-        for allocation in candidates:
+        for allocation, members in candidates:
             if not keeps(allocation):
                 continue
-            in_group = allocation.group in grouped
+            in_group = members > 1
             if in_group:
                 seen_groups.add(allocation.group)
             if groups == 'any' or in_group == (groups == 'yes'):
@@ -212,9 +210,10 @@ class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
     def _search_candidates(
         self, start: datetime, end: datetime, window: TimeWindow, reads_slots: bool,
         exposes_everything: bool,
-    ) -> tuple[list[AllocationT], bool]:
-        """The masters in range (as objects), ordered by start, and whether
-        the window must still be checked on them."""
+    ) -> tuple[list[tuple[AllocationT, int]], bool]:
+        """The masters in range (as objects, each with its group size),
+        ordered by start, and whether the window must still be checked on
+        them."""
         query = self.allocations_in_range(start, end)
         # A narrow window keeps few rows: pick them from plain columns first
         # and build objects only for those. A wide one keeps most, so that
@@ -225,18 +224,20 @@ class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
                 Allocation.id, Allocation._start, Allocation._end, Allocation._raster
             )
             with collector_paused_for(self.context):
-                rows = columns.all()
-            ids = [id for id, a_start, a_end, raster in rows if window.overlaps(a_start, a_end, raster)]
-            if len(ids) < len(rows):
+                spans = columns.all()
+            ids = [id for id, a_start, a_end, raster in spans if window.overlaps(a_start, a_end, raster)]
+            if len(ids) < len(spans):
                 # Within the range's index read: an array of ids alone leaves
                 # PostgreSQL 15 without statistics a sequential scan.
                 query = query.filter(Allocation.id == any_(array_of(ids, Integer)))
-        ordered = query.order_by(Allocation._start)
+        # The group sizes in the same statement, a lookup per object.
+        ordered = query.add_columns(group_size()).order_by(Allocation._start)
         if not reads_slots:
             # Only the spot checks read the slots; the caller may still load them.
             ordered = ordered.options(lazyload(Allocation.reserved_slots))
         with collector_paused_for(self.context):
-            return ordered.all(), not in_window_already
+            rows = ordered.all()
+        return [(allocation, size) for allocation, size in rows], not in_window_already
 
     def _with_other_members(self, found: list[AllocationT], groups: set[Any]) -> list[AllocationT]:
         """``found`` and the other members of its groups, marked as extra."""
@@ -245,21 +246,6 @@ class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
         for extra in extras:
             extra.is_extra_result = True  # type: ignore[attr-defined]
         return sorted(found + extras, key=lambda a: a._start)
-
-    def _groups_with_several(self, groups: set[uuid.UUID]) -> set[uuid.UUID]:
-        """Those of ``groups`` that hold more than one allocation of this
-        resource (``Allocation.in_group``), in one query."""
-        # Counted per group through the group index, one lookup each; the
-        # resource is an aggregate filter, not an index condition (unanalysed,
-        # the planner paired the group index with a scan of the resource's
-        # whole GiST index, once per group).
-        given = func.unnest(bindparam('groups', list(groups), type_=ARRAY(UUID))).alias('given')
-        group = given.column
-        member = aliased(Allocation)
-        members = select(func.count().filter(member.resource == self.resource)).where(
-            member.group == group
-        ).scalar_subquery()
-        return set(self.session.scalars(select(group).select_from(given).where(members > 1)))
 
     @overload
     def reserved_slots_by_range(
