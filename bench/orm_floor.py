@@ -1,4 +1,4 @@
-"""The ORM floor: the bookings of ``reserve_approve`` written with bare SQLAlchemy.
+"""The ORM floor: bookings and searches written with bare SQLAlchemy.
 
 libres keeps its writes in the ORM (host applications commit through
 transaction managers that watch the session), so no booking of ours can be
@@ -21,7 +21,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import extract, func, select
 from sqlalchemy.orm import Session, lazyload
 
 from bench.workloads import (
@@ -30,6 +30,9 @@ from bench.workloads import (
     WARMUP,
     ZONE,
     StatementCounter,
+    _repeat,
+    _span,
+    _year,
     allocate_days,
     new_scheduler,
     result,
@@ -103,15 +106,63 @@ def reserve_approve(dsn: str, size: dict[str, int]) -> dict[str, Any]:
     return result(latencies, counter.count, first=warmup[0])
 
 
+def masters(session: Session, resource: uuid.UUID, first: datetime, last: datetime,
+            hours: tuple[int, int] | None) -> list[Allocation]:
+    """The resource's masters overlapping [first, last] (local), starting in
+    the local hours given (all if None), as ORM objects in start order."""
+    first, last = standardize_date(first, ZONE), standardize_date(last, ZONE)
+    query = select(Allocation).where(
+        Allocation.mirror_of == resource, Allocation.resource == resource,
+        Allocation._start <= last, Allocation._end >= first,
+    )
+    if hours is not None:
+        local = func.timezone(ZONE, func.timezone('UTC', Allocation._start))
+        query = query.where(extract('hour', local).between(*hours))
+    options = query.options(lazyload(Allocation.reserved_slots)).order_by(Allocation._start)
+    return list(session.scalars(options))
+
+
+def search_month(dsn: str, size: dict[str, int]) -> dict[str, Any]:
+    # search_allocations over 31 days, window 08:00-18:00: hourly allocations
+    # starting at 08:00 to 17:00 local meet it.
+    scheduler, _, _ = _year(dsn, size)
+    start, end = _span(size, 31)
+    first, last = start.replace(hour=8), (end - timedelta(days=1)).replace(hour=18)
+    found: list[Allocation] = []
+
+    def call() -> None:
+        found[:] = masters(scheduler.session, scheduler.resource, first, last, (8, 17))
+
+    outcome = _repeat(scheduler, size, call)
+    outcome['found'] = len(found)
+    return outcome
+
+
+def search_year(dsn: str, size: dict[str, int]) -> dict[str, Any]:
+    # A window of 00:00 to 23:59 on every day: every allocation matches.
+    scheduler, start, end = _year(dsn, size)
+    found: list[Allocation] = []
+
+    def call() -> None:
+        found[:] = masters(scheduler.session, scheduler.resource, start, end - timedelta(minutes=1), None)
+
+    outcome = _repeat(scheduler, size, call)
+    outcome['found'] = len(found)
+    return outcome
+
+
+WORKLOADS = {'reserve_approve': reserve_approve, 'search_month': search_month, 'search_year': search_year}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument('workload', choices=['reserve_approve'])
+    parser.add_argument('workload', choices=sorted(WORKLOADS))
     parser.add_argument('--dsn', required=True)
     parser.add_argument('--size', choices=sorted(SIZES), default='quick')
     parser.add_argument('--state', choices=['fresh', 'analysed'], default='fresh')
     args = parser.parse_args()
     STATE['name'] = args.state
-    json.dump(reserve_approve(args.dsn, SIZES[args.size]), sys.stdout)
+    json.dump(WORKLOADS[args.workload](args.dsn, SIZES[args.size]), sys.stdout)
 
 
 if __name__ == '__main__':

@@ -55,7 +55,8 @@ WORKLOADS = [
              orm_floor=True),
     Workload('quota', 'single tickets on one allocation with quota 200 (60 quick)', 'tickets'),
     Workload('race', '8 processes racing for the same 50 slots (20 quick)', 'bookings', floor=True),
-    Workload('search_year', 'search_allocations over a year, 30 % booked (4 weeks quick)', 'calls'),
+    Workload('search_year', 'search_allocations over a year, 30 % booked (4 weeks quick)', 'calls',
+             orm_floor=True),
     Workload('availability_year', 'availability over that year', 'calls'),
     Workload('by_day_year', 'Queries.availability_by_day over that year', 'calls'),
     Workload('bulk_allocate', 'allocate a year hourly in weekly batches (8 weeks quick)', 'allocations'),
@@ -63,7 +64,7 @@ WORKLOADS = [
     Workload('calendar_month', 'Queries.allocations_with_availability_by_range, a month', 'calls'),
     Workload('calendar_year', 'Queries.allocations_with_availability_by_range, the year', 'calls'),
     Workload('reserved_slots_month', 'reserved_slots_by_range, a month', 'calls'),
-    Workload('search_month', 'search_allocations, a month, 08:00-18:00', 'calls'),
+    Workload('search_month', 'search_allocations, a month, 08:00-18:00', 'calls', orm_floor=True),
     Workload('search_weekdays', 'search_allocations, a month, days=mo-fr', 'calls'),
     Workload('search_minspots', 'search_allocations, a week, minspots=1', 'calls'),
     Workload('search_available', 'search_allocations, a month, available_only', 'calls'),
@@ -309,14 +310,14 @@ def main() -> None:
             for _ in range(rounds):
                 for driver in args.drivers:
                     runs = results[state, driver][workload.name]
-                    for side, python in (('ours', ours), ('published', published)):
+                    sides = [('ours', ours, ['bench/workloads.py']),
+                             ('published', published, ['bench/workloads.py'])]
+                    if workload.orm_floor:
+                        sides.append(('orm_floor', ours, ['-m', 'bench.orm_floor']))
+                    for side, python, script in sides:
                         target = database(f'bench_{side}').replace('+psycopg:', f'+{driver}:')
                         runs[side].outcomes.append(
-                            run_once(python, ['bench/workloads.py'], workload.name, target, args.size, state))
-                    if workload.orm_floor:
-                        target = database('bench_orm_floor').replace('+psycopg:', f'+{driver}:')
-                        runs['orm_floor'].outcomes.append(
-                            run_once(ours, ['-m', 'bench.orm_floor'], workload.name, target, args.size, state))
+                            run_once(python, script, workload.name, target, args.size, state))
                 if floor is not None:
                     floor.outcomes.append(run_once(ours, ['-m', 'bench.floor'], workload.name,
                                                    database('bench_floor'), args.size, state))
