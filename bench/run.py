@@ -206,7 +206,7 @@ def table(results: dict[str, dict[str, Runs]]) -> str:
             _count(published.statements_per_operation),
             _rate(floor, workload) if floor else '–',
             f'{ours.rate / floor.rate:.2f}' if floor else '–',
-            _rate(orm_floor, workload) if orm_floor else '–',
+            f'{_rate(orm_floor, workload)}, first call {_first(orm_floor)} ms' if orm_floor else '–',
             f'{ours.rate / orm_floor.rate:.2f}' if orm_floor else '–',
         ]
         lines.append('| ' + ' | '.join(cells) + ' |')
