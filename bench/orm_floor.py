@@ -14,10 +14,10 @@ add its slots, commit. The statements are those of ``bench.floor``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,8 +25,6 @@ from sqlalchemy import extract, func, select
 from sqlalchemy.orm import Session, lazyload
 
 from bench.workloads import (
-    SIZES,
-    STATE,
     WARMUP,
     ZONE,
     StatementCounter,
@@ -36,6 +34,7 @@ from bench.workloads import (
     allocate_days,
     new_scheduler,
     result,
+    run_from_command_line,
     settle,
     timed,
     working_hours,
@@ -151,18 +150,13 @@ def search_year(dsn: str, size: dict[str, int]) -> dict[str, Any]:
     return outcome
 
 
-WORKLOADS = {'reserve_approve': reserve_approve, 'search_month': search_month, 'search_year': search_year}
+WORKLOADS: dict[str, Callable[..., dict[str, Any]]] = {
+    'reserve_approve': reserve_approve, 'search_month': search_month, 'search_year': search_year,
+}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument('workload', choices=sorted(WORKLOADS))
-    parser.add_argument('--dsn', required=True)
-    parser.add_argument('--size', choices=sorted(SIZES), default='quick')
-    parser.add_argument('--state', choices=['fresh', 'analysed'], default='fresh')
-    args = parser.parse_args()
-    STATE['name'] = args.state
-    json.dump(WORKLOADS[args.workload](args.dsn, SIZES[args.size]), sys.stdout)
+    json.dump(run_from_command_line(WORKLOADS), sys.stdout)
 
 
 if __name__ == '__main__':

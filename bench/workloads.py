@@ -500,15 +500,21 @@ WORKLOADS: dict[str, Callable[..., dict[str, Any]]] = {
 }
 
 
-def main() -> None:
+def run_from_command_line(workloads: dict[str, Callable[..., dict[str, Any]]]) -> dict[str, Any]:
+    """Run the workload the command line names (``NAME --dsn URL --size S
+    --state fresh|analysed``) and return its outcome."""
     parser = argparse.ArgumentParser()
-    parser.add_argument('workload', choices=sorted(WORKLOADS))
+    parser.add_argument('workload', choices=sorted(workloads))
     parser.add_argument('--dsn', required=True)
     parser.add_argument('--size', choices=sorted(SIZES), default='quick')
     parser.add_argument('--state', choices=['fresh', 'analysed'], default='fresh')
     args = parser.parse_args()
     STATE['name'] = args.state
-    outcome = WORKLOADS[args.workload](args.dsn, SIZES[args.size])
+    return workloads[args.workload](args.dsn, SIZES[args.size])
+
+
+def main() -> None:
+    outcome = run_from_command_line(WORKLOADS)
     outcome['libres'] = getattr(libres, '__version__', 'unknown')
     json.dump(outcome, sys.stdout)
 
