@@ -108,13 +108,15 @@ def naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
+@lru_cache(maxsize=1)
 def group_size() -> Any:
     """How many allocations of an allocation's resource share its group (more
     than one: ``Allocation.in_group``), as a column correlated to the
     enclosing query's ``allocations``. The group index finds the members; the
     resource filters the count, so the planner cannot pair the lookup with a
     scan of the resource's whole GiST index (as it did, without statistics,
-    for a resource condition), once per allocation."""
+    for a resource condition), once per allocation. Built once: an
+    expression is immutable, and composing it costs more than reusing it."""
     member = aliased(Allocation)
     return select(func.count().filter(member.resource == Allocation.resource)).where(
         member.group == Allocation.group
