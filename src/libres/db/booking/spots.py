@@ -123,6 +123,19 @@ def group_size() -> Any:
     ).scalar_subquery()
 
 
+@lru_cache(maxsize=2)
+def own_slot_starts(blocking: bool = True) -> Any:
+    """The starts of an allocation's own slots that block at the bind
+    parameter ``now`` (or, with ``blocking=False``, of those that do not:
+    expired holds), as an array column (NULL for none) correlated to the
+    enclosing query's ``allocations``: ``is_free`` reads them without slot
+    objects. Read by the slots' allocation index, once per allocation."""
+    rule = ReservedSlot.blocking_at(bindparam('now', type_=UTCDateTime()))
+    return select(func.array_agg(ReservedSlot.start).filter(rule if blocking else ~rule)).where(
+        ReservedSlot.allocation_id == Allocation.id
+    ).scalar_subquery()
+
+
 @lru_cache(maxsize=64)
 def masters_statement(
     pairs: int, next_reservation_id: bool = False, several_resources: bool = True
@@ -135,14 +148,6 @@ def masters_statement(
     One resource is compared as a plain parameter: a list is expanded into
     the statement on every run.
     """
-    now = bindparam('now', type_=UTCDateTime())
-    blocking = ReservedSlot.blocking_at(now)
-    taken = select(func.array_agg(ReservedSlot.start).filter(blocking)).where(
-        ReservedSlot.allocation_id == Allocation.id
-    ).scalar_subquery()
-    expired = select(func.array_agg(ReservedSlot.start).filter(~blocking)).where(
-        ReservedSlot.allocation_id == Allocation.id
-    ).scalar_subquery()
     ranges = []
     for index in range(pairs):
         start = bindparam(f'start_{index}', type_=UTCDateTime())
@@ -150,7 +155,7 @@ def masters_statement(
         ranges.append(and_(overlap_hint(start, end), overlaps(start, end)))
     resources: Any = bindparam('resources', expanding=True)
     resource: Any = bindparam('resource', type_=Allocation.resource.type)
-    columns: list[Any] = [Allocation, group_size(), taken, expired]
+    columns: list[Any] = [Allocation, group_size(), own_slot_starts(), own_slot_starts(blocking=False)]
     if next_reservation_id:
         # Uncorrelated: evaluated once per statement, not once per row.
         columns.append(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
-from typing import Any, Literal, overload
+from typing import Any, Generic, Literal, NamedTuple, overload
 
 from sqlalchemy import Integer, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -13,14 +13,14 @@ from sqlalchemy.orm import lazyload
 
 from libres.context.replicas import replica_read
 from libres.db import availability_rows
-from libres.db.booking.spots import group_size
+from libres.db.booking.spots import as_utc, group_size, is_free, own_slot_starts
 from libres.db.free_intervals import FreeInterval, free_intervals_of
 from libres.db.gc_pause import collector_paused_for
 from libres.db.models import Allocation
 from libres.db.queries import Queries
 from libres.db.scheduler.allocations import weekdays
 from libres.db.scheduler.base import AllocationT, ReservationT, SchedulerBase
-from libres.modules import errors, validation
+from libres.modules import clock, errors, validation
 from libres.modules.dates import get_timezone, localize
 from libres.modules.rasterizer import rasterize_span
 
@@ -174,11 +174,11 @@ class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
             start, end, window, available_only, keeps.exposes_everything
         )
         if minspots and candidates:
-            keeps.read_availabilities([allocation for allocation, _ in candidates])
+            keeps.read_availabilities([candidate.allocation for candidate in candidates])
         found: list[AllocationT] = []
         seen_groups: set[Any] = set()
-        for allocation, members in candidates:
-            if not keeps(allocation):
+        for allocation, members, taken in candidates:
+            if not keeps(allocation, taken):
                 continue
             in_group = members > 1
             if in_group:
@@ -210,10 +210,10 @@ class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
     def _search_candidates(
         self, start: datetime, end: datetime, window: TimeWindow, reads_slots: bool,
         exposes_everything: bool,
-    ) -> tuple[list[tuple[AllocationT, int]], bool]:
-        """The masters in range (as objects, each with its group size),
-        ordered by start, and whether the window must still be checked on
-        them."""
+    ) -> tuple[list[Candidate[AllocationT]], bool]:
+        """The masters in range (as objects, each with its group size and, if
+        ``reads_slots``, the starts of its own blocking slots), ordered by
+        start, and whether the window must still be checked on them."""
         query = self.allocations_in_range(start, end)
         # A narrow window keeps few rows: pick them from plain columns first
         # and build objects only for those. A wide one keeps most, so that
@@ -230,16 +230,26 @@ class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
                 # Within the range's index read: an array of ids alone leaves
                 # PostgreSQL 15 without statistics a sequential scan.
                 query = query.filter(Allocation.id == any_(array_of(ids, Integer)))
-        # The group sizes in the same statement, a lookup per object.
-        ordered = query.add_columns(group_size()).order_by(Allocation._start)
-        if not reads_slots:
-            # Only the spot checks read the slots; the caller may still load them.
-            ordered = ordered.options(lazyload(Allocation.reserved_slots))
+        # The group sizes in the same statement, a lookup per object; the spot
+        # checks read the starts of the slots, not slot objects (the caller
+        # may still load the collections).
+        read_along = (group_size(), own_slot_starts()) if reads_slots else (group_size(),)
+        ordered = (
+            query.add_columns(*read_along)
+            .order_by(Allocation._start)
+            .options(lazyload(Allocation.reserved_slots))
+        )
         with collector_paused_for(self.context):
             # Run as a statement: the legacy query builds its rows of an object
             # and a column about a third slower (a year: 8,759 rows, 70 ms).
-            rows = self.session.execute(ordered.statement)
-            return [(allocation, size) for allocation, size in rows], not in_window_already
+            if not reads_slots:
+                rows = self.session.execute(ordered.statement)
+                return [Candidate(allocation, size, None) for allocation, size in rows], not in_window_already
+            rows = self.session.execute(ordered.statement, {'now': clock.now()})
+            return [
+                Candidate(allocation, size, {as_utc(start) for start in starts or ()})
+                for allocation, size, starts in rows
+            ], not in_window_already
 
     def _with_other_members(self, found: list[AllocationT], groups: set[Any]) -> list[AllocationT]:
         """``found`` and the other members of its groups, marked as extra."""
@@ -332,6 +342,19 @@ class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
                 yield master, availability, master.availability_partitions(normalize_dst=normalize_dst)
 
 
+# The free-spot rule as libres defines it, kept at import: a host that
+# replaces it (on a subclass, the class or an instance) is asked instead.
+OWN_SPOT_RULE = (Allocation.find_spot, Allocation.is_available)
+
+
+class Candidate(NamedTuple, Generic[AllocationT]):
+    """A master ``search_allocations`` considers, with what was read along."""
+
+    allocation: AllocationT
+    group_size: int
+    taken: set[datetime] | None  # starts of its own blocking slots, if read
+
+
 class _SearchFilter:
     """Whether one candidate of ``search_allocations`` meets every criterion
     but the group one (exposure, window, weekday, whole day, spots)."""
@@ -370,8 +393,8 @@ class _SearchFilter:
             self.availabilities = availability_rows.mean_by_span(
                 scheduler.session, first, last, [scheduler.resource])
 
-    def __call__(self, allocation: Allocation) -> bool:
-        return self._shown(allocation) and self._has_room(allocation)
+    def __call__(self, allocation: Allocation, taken: set[datetime] | None = None) -> bool:
+        return self._shown(allocation) and self._has_room(allocation, taken)
 
     def _shown(self, allocation: Allocation) -> bool:
         if not (self.exposes_everything or self.scheduler.is_allocation_exposed(allocation)):
@@ -384,12 +407,12 @@ class _SearchFilter:
             return False
         return self.whole_day == 'any' or allocation.whole_day == (self.whole_day == 'yes')
 
-    def _has_room(self, allocation: Allocation) -> bool:
+    def _has_room(self, allocation: Allocation, taken: set[datetime] | None) -> bool:
         if self.minspots and 0 < allocation.quota_limit < self.minspots:
             return False
         if self.available_only:
             s, e = self.window.bounds(allocation._start, allocation._end)
-            if allocation.find_spot(s, e) is None:
+            if not self._has_free_spot(allocation, s, e, taken):
                 return False
         if self.minspots:
             if self.availabilities is not None:
@@ -400,3 +423,24 @@ class _SearchFilter:
             if self.minspots / allocation.quota * 100 > availability:
                 return False
         return True
+
+    def _has_free_spot(
+        self, allocation: Allocation, start: datetime, end: datetime, taken: set[datetime] | None
+    ) -> bool:
+        """``allocation.find_spot(start, end) is not None`` (the window meets
+        the master), from the starts of its own blocking slots read with it
+        and, for a quota, one count of all its spots (``Spots.usage``, the SQL
+        form of the same rule). A host's own ``find_spot`` or
+        ``is_available`` is asked instead."""
+        kind = type(allocation)
+        ours = (
+            (kind.find_spot, kind.is_available) == OWN_SPOT_RULE
+            and not {'find_spot', 'is_available'} & vars(allocation).keys()
+        )
+        if taken is None or not ours:
+            return allocation.find_spot(start, end) is not None
+        if is_free(allocation, start, end, taken):
+            return True
+        if allocation.quota == 1:
+            return False
+        return self.scheduler._engine.spots.usage(allocation, start, end).resource is not None
