@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event
@@ -73,3 +73,16 @@ def explain_reads(
         cursor.execute(f'{explain} {sql}', params)
         plans.append((sql, '\n'.join(row[0] for row in cursor.fetchall())))
     return plans
+
+
+class Clock:
+    """A clock for ``libres.modules.clock`` that the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, by: timedelta) -> None:
+        self.now += by

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from tests.helpers import CountRows, captured_statements
+from tests.helpers import Clock, CountRows, captured_statements
 
 from libres.db.models import ReservedSlot
 from libres.db.scheduler import Scheduler
@@ -19,19 +19,6 @@ from libres.modules import clock, errors
 NOW = datetime(2031, 3, 3, 8, tzinfo=UTC)
 DAY = datetime(2031, 3, 10)  # a week after NOW; naive: Europe/Zurich
 HOLD = timedelta(minutes=15)
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, by: timedelta) -> None:
-        self.now += by
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.helpers import Clock
 
 from libres.context.core import Context
 from libres.db.models import Allocation
@@ -25,14 +26,6 @@ from libres.modules import clock, errors
 
 DAY = datetime(2035, 3, 5)
 NOW = datetime(2035, 3, 1, 12, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def at(quarter: int) -> datetime:
@@ -69,7 +62,7 @@ def _fill(scheduler: Scheduler, kinds: list[tuple[int, bool]], booked: list[Any]
         except errors.LibresError:
             scheduler.rollback()
     # Ten minutes on: the expiring holds have expired, the others are live.
-    moved.now += timedelta(minutes=10)
+    moved.advance(timedelta(minutes=10))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
