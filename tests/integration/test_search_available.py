@@ -21,7 +21,7 @@ from tests.helpers import Clock
 from libres.context.core import Context
 from libres.db.models import Allocation
 from libres.db.scheduler import Scheduler
-from libres.db.scheduler.availability import TimeWindow
+from libres.db.time_window import TimeWindow
 from libres.modules import clock, errors
 
 DAY = datetime(2035, 3, 5)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from typing import Any, Generic, Literal, NamedTuple, overload
@@ -20,68 +20,33 @@ from libres.db.models import Allocation
 from libres.db.queries import Queries
 from libres.db.scheduler.allocations import weekdays
 from libres.db.scheduler.base import AllocationT, ReservationT, SchedulerBase
+from libres.db.time_window import TimeWindow
 from libres.modules import clock, errors, validation
-from libres.modules.dates import get_timezone, localize
-from libres.modules.rasterizer import rasterize_span
 
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 LATEST = datetime.max.replace(tzinfo=UTC)
 CHOICES = ('yes', 'no', 'any')
-# Below this share of a day, search_allocations filters the window on plain
-# columns before it builds any object.
+# Below this share of a day, search_allocations filters the window before it
+# builds any object (in SQL, or on plain columns).
 NARROW_WINDOW = 0.5
+
+
+# Given an allocation's start, end and raster: whether the search checked
+# the window on it already (in SQL or on plain columns).
+WindowChecked = Callable[[datetime, datetime, int], bool]
+
+
+def nothing_checked(a_start: datetime, a_end: datetime, raster: int) -> bool:
+    return False
+
+
+def all_checked(a_start: datetime, a_end: datetime, raster: int) -> bool:
+    return True
 
 
 def array_of(values: list[Any], item_type: Any) -> Any:
     """One array parameter instead of an IN list of thousands of parameters."""
     return bindparam('values', values, type_=ARRAY(item_type))
-
-
-class TimeWindow:
-    """The searched time of day on each allocation's own local days.
-
-    Computed once per (first day, last day, raster) instead of per
-    allocation: a year of hourly allocations has 365 such keys, not 8,760.
-    """
-
-    def __init__(self, timezone: str, start: datetime, end: datetime) -> None:
-        self.zone = get_timezone(timezone)
-        self.start_time = start.time()
-        self.end_time = end.time()
-        self._bounds: dict[tuple[date, date], tuple[datetime, datetime]] = {}
-        self._rastered: dict[tuple[date, date, int], tuple[datetime, datetime]] = {}
-
-    def _days(self, a_start: datetime, a_end: datetime) -> tuple[date, date]:
-        return a_start.astimezone(self.zone).date(), a_end.astimezone(self.zone).date()
-
-    def bounds(self, a_start: datetime, a_end: datetime) -> tuple[datetime, datetime]:
-        """The window on the allocation's days, aware in the scheduler's zone."""
-        days = self._days(a_start, a_end)
-        found = self._bounds.get(days)
-        if found is None:
-            found = self._bounds[days] = (
-                localize(datetime.combine(days[0], self.start_time), self.zone),
-                localize(datetime.combine(days[1], self.end_time), self.zone),
-            )
-        return found
-
-    def share_of_day(self) -> float:
-        """How much of a day the window spans; 0 when it runs past midnight."""
-        seconds = (
-            datetime.combine(date.min, self.end_time) - datetime.combine(date.min, self.start_time)
-        ).total_seconds()
-        return max(seconds, 0.0) / 86400
-
-    def overlaps(self, a_start: datetime, a_end: datetime, raster: int) -> bool:
-        """``Allocation.overlaps`` with the window, from plain values."""
-        days = self._days(a_start, a_end)
-        key = (*days, raster)
-        rastered = self._rastered.get(key)
-        if rastered is None:
-            s, e = self.bounds(a_start, a_end)
-            rastered = self._rastered[key] = rasterize_span(s.astimezone(UTC), e.astimezone(UTC), raster)
-        s, e = rastered
-        return bool(a_start <= s <= a_end or s <= a_start <= e)
 
 
 class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
@@ -170,7 +135,7 @@ class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
         window = TimeWindow(self.timezone, start, end)
         keeps = _SearchFilter(self, window, weekdays(days) if days else None, whole_day,
                               minspots, available_only)
-        candidates, keeps.checks_window = self._search_candidates(
+        candidates, keeps.window_checked = self._search_candidates(
             start, end, window, available_only, keeps.exposes_everything
         )
         if minspots and candidates:
@@ -210,26 +175,46 @@ class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
     def _search_candidates(
         self, start: datetime, end: datetime, window: TimeWindow, reads_slots: bool,
         exposes_everything: bool,
-    ) -> tuple[list[Candidate[AllocationT]], bool]:
+    ) -> tuple[list[Candidate[AllocationT]], WindowChecked]:
         """The masters in range (as objects, each with its group size and, if
         ``reads_slots``, the starts of its own blocking slots), ordered by
-        start, and whether the window must still be checked on them."""
+        start, and on which of them the window was checked already."""
         query = self.allocations_in_range(start, end)
-        # A narrow window keeps few rows: pick them from plain columns first
-        # and build objects only for those. A wide one keeps most, so that
-        # extra read costs more than the objects it spares.
-        in_window_already = exposes_everything and window.share_of_day() < NARROW_WINDOW
-        if in_window_already:
-            columns = query.with_entities(
-                Allocation.id, Allocation._start, Allocation._end, Allocation._raster
-            )
-            with collector_paused_for(self.context):
-                spans = columns.all()
-            ids = [id for id, a_start, a_end, raster in spans if window.overlaps(a_start, a_end, raster)]
-            if len(ids) < len(spans):
-                # Within the range's index read: an array of ids alone leaves
-                # PostgreSQL 15 without statistics a sequential scan.
-                query = query.filter(Allocation.id == any_(array_of(ids, Integer)))
+        # A narrow window keeps few rows: leave the others in the database and
+        # build objects only for those kept. A wide one keeps most, so that
+        # the extra work costs more than the objects it spares.
+        narrow = exposes_everything and window.share_of_day() < NARROW_WINDOW
+        if not narrow:
+            return self._read_candidates(query, reads_slots), nothing_checked
+        in_sql = window.sql_filter(*self._local_days(start, end, window))
+        if in_sql is not None:
+            return self._read_candidates(
+                query.filter(in_sql.condition), reads_slots, in_sql.parameters
+            ), in_sql.exact_for
+        # Days that do not begin at a plain midnight: pick the rows from plain
+        # columns, and build objects only for those.
+        columns = query.with_entities(Allocation.id, Allocation._start, Allocation._end, Allocation._raster)
+        with collector_paused_for(self.context):
+            spans = columns.all()
+        ids = [id for id, a_start, a_end, raster in spans if window.overlaps(a_start, a_end, raster)]
+        if len(ids) < len(spans):
+            # Within the range's index read: an array of ids alone leaves
+            # PostgreSQL 15 without statistics a sequential scan.
+            query = query.filter(Allocation.id == any_(array_of(ids, Integer)))
+        return self._read_candidates(query, reads_slots), all_checked
+
+    def _local_days(self, start: datetime, end: datetime, window: TimeWindow) -> tuple[date, date]:
+        """The local days of the allocations in ``[start, end]``, but those
+        that begin before the range's first day or end after its last."""
+        first = self._prepare_date(start).astimezone(window.zone).date()
+        last = self._prepare_date(end).astimezone(window.zone).date()
+        return first - timedelta(days=1), last + timedelta(days=1)
+
+    def _read_candidates(
+        self, query: Any, reads_slots: bool, parameters: dict[str, Any] | None = None
+    ) -> list[Candidate[AllocationT]]:
+        """The objects of ``query`` ordered by start, with what is read along
+        (``parameters``: the values of its bind parameters)."""
         # The group sizes in the same statement, a lookup per object; the spot
         # checks read the starts of the slots, not slot objects (the caller
         # may still load the collections).
@@ -243,13 +228,13 @@ class AvailabilityMixin(SchedulerBase[AllocationT, ReservationT]):
             # Run as a statement: the legacy query builds its rows of an object
             # and a column about a third slower (a year: 8,759 rows, 70 ms).
             if not reads_slots:
-                rows = self.session.execute(ordered.statement)
-                return [Candidate(allocation, size, None) for allocation, size in rows], not in_window_already
-            rows = self.session.execute(ordered.statement, {'now': clock.now()})
+                rows = self.session.execute(ordered.statement, parameters)
+                return [Candidate(allocation, size, None) for allocation, size in rows]
+            rows = self.session.execute(ordered.statement, {**(parameters or {}), 'now': clock.now()})
             return [
                 Candidate(allocation, size, {as_utc(start) for start in starts or ()})
                 for allocation, size, starts in rows
-            ], not in_window_already
+            ]
 
     def _with_other_members(self, found: list[AllocationT], groups: set[Any]) -> list[AllocationT]:
         """``found`` and the other members of its groups, marked as extra."""
@@ -369,7 +354,7 @@ class _SearchFilter:
         self.whole_day = whole_day
         self.minspots = minspots
         self.available_only = available_only
-        self.checks_window = True  # unless the candidates were picked in the window
+        self.window_checked: WindowChecked = nothing_checked
         self.exposes_everything = scheduler.exposes_everything()
         self.availabilities: dict[datetime, float] | None = None
 
@@ -399,9 +384,9 @@ class _SearchFilter:
     def _shown(self, allocation: Allocation) -> bool:
         if not (self.exposes_everything or self.scheduler.is_allocation_exposed(allocation)):
             return False
-        if self.checks_window and not self.window.overlaps(
-            allocation._start, allocation._end, allocation.raster
-        ):
+        a_start, a_end, raster = allocation._start, allocation._end, allocation.raster
+        checked = self.window_checked(a_start, a_end, raster)
+        if not (checked or self.window.overlaps(a_start, a_end, raster)):
             return False
         if self.days is not None and allocation.display_start().weekday() not in self.days:
             return False
