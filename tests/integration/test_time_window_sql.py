@@ -94,7 +94,7 @@ def test_the_condition_keeps_what_overlaps_keeps(
     window = TimeWindow(zone, datetime.combine(first_day, window_start),
                         datetime.combine(last_day, window_end))
     in_sql = window.sql_filter(first_day, last_day)
-    day_of_edges = first_day + timedelta(days=min(day_of_edges, days - 1))
+    edges_day = first_day + timedelta(days=min(day_of_edges, days - 1))
     if in_sql is None:
         assert zone in ('America/Sao_Paulo', 'Pacific/Apia', 'America/Havana'), (zone, first_day)
         return
@@ -103,7 +103,7 @@ def test_the_condition_keeps_what_overlaps_keeps(
     spans = [(origin + timedelta(seconds=start), origin + timedelta(seconds=start + length) - ONE_MICROSECOND,
               raster) for start, length, raster in rows]
     try:
-        _insert(session, zone, spans + _on_the_bounds(window, day_of_edges, raster_of_edges))
+        _insert(session, zone, spans + _on_the_bounds(window, edges_day, raster_of_edges))
         kept = set(session.scalars(sa.select(Allocation.id).where(in_sql.condition), in_sql.parameters))
         local = ZoneInfo(zone)
         for id, a_start, a_end, raster in session.execute(
