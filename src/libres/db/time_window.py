@@ -10,12 +10,25 @@ answer in SQL, so a search can leave the other rows in the database.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, DateTime, Integer, and_, bindparam, func, literal, or_
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Integer,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.expression import Grouping
 
@@ -117,8 +130,8 @@ class TimeWindow:
             starts += [None, *(rasterize_start(start, raster) for start in day_starts), None]
             ends += [None, *(rasterize_end(end, raster) for end in day_ends), None]
         return WindowFilter(_condition(), {
-            'window_day_beginnings': beginnings, 'window_starts': starts, 'window_ends': ends,
-            'window_row_length': len(days) + 2,
+            'window_day_beginnings': _text_array(beginnings), 'window_starts': _text_array(starts),
+            'window_ends': _text_array(ends), 'window_row_length': len(days) + 2,
         }, beginnings[0].replace(tzinfo=UTC), beginnings[-1].replace(tzinfo=UTC))
 
 
@@ -173,4 +186,13 @@ def _naive(value: datetime) -> datetime:
 
 
 def _array(name: str) -> Any:
-    return bindparam(name, type_=ARRAY(DateTime()))
+    # A subquery of its own: the cast from text runs once per statement, not
+    # for every row (it is stable, so not folded into a constant beforehand).
+    return select(cast(bindparam(name, type_=Text()), ARRAY(DateTime()))).scalar_subquery()
+
+
+def _text_array(values: Sequence[datetime | None]) -> str:
+    """PostgreSQL's text form of a ``timestamp[]`` of naive values. Sent as
+    one string: both drivers adapt a list element by element, and a month's
+    arrays (about 380 values) took psycopg 3 about a millisecond."""
+    return '{' + ','.join('NULL' if value is None else value.isoformat() for value in values) + '}'
